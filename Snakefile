@@ -1,0 +1,21 @@
+# rwsr: real-world super-resolution as a Snakemake DAG. See README.md and ../shared/DESIGN.md.
+# Stages, in pipeline order: data, kernels, degrader, pairs, sr, evaluate.
+
+from rwsr.config import load_config
+
+configfile: "config.yaml"
+
+
+# Validated against workflow/schemas/config.schema.yaml through rwsr.config (the same code the
+# `rwsr` CLI uses), which fills defaults and names the offending key before any job runs.
+config.update(load_config(config))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+
+
+rule all:
+    input:
+        get_final_targets(),
+    default_target: True

@@ -1,0 +1,109 @@
+"""Load and validate the pipeline config against workflow/schemas/config.schema.yaml.
+
+The Snakefile and every `rwsr` subcommand go through `load_config`, so a job run by
+Snakemake and the same command typed by hand see the same effective settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from rwsr.errors import InputError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(InputError):
+    """An invalid config; the message names the offending key."""
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    if not SCHEMA_PATH.is_file():
+        raise ConfigError(
+            f"config schema not found at {SCHEMA_PATH}; install rwsr from its checkout with `pip install -e .`"
+        )
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _fill_defaults(validator_class: type) -> type:
+    """A validator that writes each property's default into the instance before checking it,
+    so nested sections with `default: {}` get their own defaults filled too."""
+    check_properties = validator_class.VALIDATORS["properties"]
+
+    def properties(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": properties})
+
+
+_Validator = _fill_defaults(jsonschema.Draft202012Validator)
+
+
+def key_path(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    return path or "<top level>"
+
+
+def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a validated deep copy of `config` with every default filled in."""
+    instance = copy.deepcopy(dict(config))
+    errors = sorted(_Validator(load_schema()).iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for error in errors:
+            if error.validator == "additionalProperties":
+                unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+                where = key_path(error)
+                prefix = "" if where == "<top level>" else where + "."
+                lines.append(f"unknown config key(s): {', '.join(prefix + k for k in unknown)}")
+            else:
+                lines.append(f"config key '{key_path(error)}': {error.message}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    return instance
+
+
+def load_config(source: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a config given as a mapping, a YAML/JSON file path or inline JSON text
+    (the form Snakemake rules pass through `params:`); None gives the defaults."""
+    if source is None:
+        raw: Any = {}
+    elif isinstance(source, Mapping):
+        raw = source
+    else:
+        text = str(source)
+        if text.lstrip().startswith("{"):
+            raw = json.loads(text)
+        else:
+            path = Path(text)
+            if not path.is_file():
+                raise ConfigError(f"config file not found: {path}")
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"config must be a mapping of keys, got {type(raw).__name__}")
+    return validate_config(raw)
+
+
+def stage_settings(config: Mapping[str, Any], *sections: str) -> str:
+    """The part of the config a stage reads, as canonical JSON for a rule's `params:`.
+
+    Seed, device and scale shape every stage's output, so they always travel along;
+    a change to any other section leaves the stage's params, and so its outputs, alone.
+    """
+    keys = ("seed", "device", "scale", *sections)
+    return json.dumps({key: config[key] for key in keys}, sort_keys=True)

@@ -1,0 +1,1 @@
+"""File boundaries: image discovery, reading, writing, and atomic output."""

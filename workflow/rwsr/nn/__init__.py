@@ -1,0 +1,1 @@
+"""Networks: one module per architecture family, plus the pretrained-weights policy."""

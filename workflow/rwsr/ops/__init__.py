@@ -1,0 +1,1 @@
+"""Image operations shared by several stages: resizing and the degradation model."""
