@@ -9,6 +9,8 @@ if uses_demo(config):
             f"{DEMO_ROOT}/degradations.csv",
         log:
             "logs/data/demo.log",
+        benchmark:
+            "benchmarks/data/demo.tsv"
         params:
             settings=settings("data"),
         conda:
@@ -25,6 +27,8 @@ rule data_prepare:
         expand(f"{DATA}/{{dataset}}.csv", dataset=list(IMAGES)),
     log:
         "logs/data/prepare.log",
+    benchmark:
+        "benchmarks/data/prepare.tsv"
     params:
         settings=settings("data"),
     conda:
@@ -40,6 +44,8 @@ rule data_downscale:
         get_bicubic_lr(),
     log:
         "logs/data/downscale.log",
+    benchmark:
+        "benchmarks/data/downscale.tsv"
     params:
         settings=settings(),
     conda:

@@ -1,0 +1,1 @@
+"""Training infrastructure shared by the KernelGAN, DSGAN, ESRGAN and BebyGAN trainers."""
