@@ -1,4 +1,4 @@
-# Shared by every rule file: the image table, wildcard constraints and input functions.
+# Shared by every stage file: the image table, wildcard constraints and input functions.
 
 import re
 from pathlib import Path
@@ -23,8 +23,13 @@ wildcard_constraints:
 
 
 def settings(*sections):
-    """The config a rule passes through params: (a change re-runs exactly that stage and its dependents)."""
+    """Config sections as canonical JSON for params (a change re-runs exactly that stage and its dependents)."""
     return stage_settings(config, *sections)
+
+
+def parent(path):
+    """The folder of a file: stage commands take folders, rules name files."""
+    return str(Path(path).parent)
 
 
 def is_demo_file(path):

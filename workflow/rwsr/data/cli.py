@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rwsr.cliutil import add_config_argument, config_from_args
 
@@ -15,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     prepare = subparsers.add_parser("prepare-data", help="validate and normalise the input images (config key data)")
     prepare.add_argument("--outdir", required=True, help="folder to write <set>/<image>.png and <set>.csv")
-    prepare.add_argument("--demo-root", default="results/data/demo", help="where demo-data wrote the demo set")
+    prepare.add_argument("--demo-root", default=None, help="where demo-data wrote the demo set (default: OUTDIR/demo)")
     add_config_argument(prepare)
     prepare.set_defaults(run=run_prepare)
 
@@ -36,7 +37,8 @@ def run_demo(args: argparse.Namespace) -> None:
 def run_prepare(args: argparse.Namespace) -> None:
     from rwsr.data.prepare import prepare_inputs
 
-    prepare_inputs(config_from_args(args), args.demo_root, args.outdir)
+    demo_root = args.demo_root or Path(args.outdir) / "demo"
+    prepare_inputs(config_from_args(args), demo_root, args.outdir)
 
 
 def run_downscale(args: argparse.Namespace) -> None:

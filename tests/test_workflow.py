@@ -1,0 +1,66 @@
+"""The Snakemake workflow: lint, dry runs, config validation before any job, and a real data-stage run."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, workflow_env
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with `workdir` as working directory and `config` as its config file."""
+    config_path = workdir / "test-config.yaml"
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    config_path.write_text(yaml.safe_dump({**base, **(config or {})}))
+    command = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=workflow_env())
+
+
+def test_lint_passes():
+    result = subprocess.run(["snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "good condition" in result.stdout + result.stderr
+
+
+def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
+    result = snakemake(tmp_path, "-n")
+    assert result.returncode == 0, result.stderr
+    for rule in ("data_demo", "data_prepare", "data_downscale"):
+        assert rule in result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [({"scale": 3}, "'scale'"), ({"data": {"hr": "demo", "bogus": 1}}, "data.bogus"), ({"seed": "x"}, "'seed'")],
+)
+def test_an_invalid_config_stops_snakemake_naming_the_key(tmp_path, override, key):
+    result = snakemake(tmp_path, "-n", config=override)
+    assert result.returncode != 0
+    assert key in result.stderr + result.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_missing_input_folder_is_reported_when_the_dag_is_built(tmp_path):
+    result = snakemake(tmp_path, "-n", config={"data": {"hr": str(tmp_path / "nowhere"), "real_lr": "demo",
+                                                        "val_lr": "demo", "val_hr": "demo"}})
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "data.hr" in output and "folder not found" in output
+
+
+def test_data_stage_runs_and_then_is_up_to_date(tmp_path):
+    small = {"data": {**yaml.safe_load((REPO / "config.yaml").read_text())["data"]}}
+    small["data"]["demo"] = {**small["data"]["demo"], "crop": 128, "max_crops_per_photo": 1}
+    result = snakemake(tmp_path, "--cores", "2", "data_downscale", config=small)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lr = sorted((tmp_path / "results/data/hr_bicubic_x4").iterdir())
+    assert lr and all(path.suffix == ".png" for path in lr)
+    assert (tmp_path / "logs/data/prepare.log").is_file()
+    assert (tmp_path / "benchmarks/data/prepare.tsv").is_file()
+    again = snakemake(tmp_path, "-n", "data_downscale", config=small)
+    assert "Nothing to be done" in again.stdout + again.stderr
