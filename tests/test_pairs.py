@@ -1,0 +1,151 @@
+"""The pairs stage: exact geometry, the kernel convention, reproducibility, pool coverage, noise."""
+
+from __future__ import annotations
+
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from rwsr.config import validate_config
+from rwsr.errors import InputError
+from rwsr.io.images import read_image, write_image
+from rwsr.ops.degradation import anisotropic_gaussian_kernel
+from rwsr.pairs.make import hr_tiles, load_kernel_pool, make_pairs
+from rwsr.pairs.noise_patches import collect_noise_patches, inject_noise
+
+
+def delta(size=5):
+    kernel = np.zeros((size, size), np.float32)
+    kernel[size // 2, size // 2] = 1.0
+    return kernel
+
+
+def shifted_delta(size=5, dy=1, dx=0):
+    kernel = np.zeros((size, size), np.float32)
+    kernel[size // 2 + dy, size // 2 + dx] = 1.0
+    return kernel
+
+
+@pytest.fixture
+def hr_dir(tmp_path):
+    folder = tmp_path / "hr"
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a": (50, 66), "b": (64, 64)}.items():
+        write_image(folder / f"{name}.png", rng.random((h, w, 3), dtype=np.float32))
+    return folder
+
+
+def save_pool(path, kernels, scale=2):
+    np.savez(path, kernels=np.stack(kernels), images=np.array([f"k{i}" for i in range(len(kernels))]), scale=scale)
+    return path
+
+
+def config(**pairs):
+    return validate_config({"scale": 2, "pairs": {"noise": "none", "tile": 0, **pairs}})
+
+
+def test_delta_kernel_reproduces_exact_pixels_with_exact_size(tmp_path, hr_dir):
+    pool = save_pool(tmp_path / "pool.npz", [delta()])
+    make_pairs(config(), hr_dir, tmp_path / "out", kernel_pool=pool)
+    for pair in ("a_t000_s0", "b_t000_s0"):
+        hr = read_image(tmp_path / "out" / "hr" / f"{pair}.png").pixels
+        lr = read_image(tmp_path / "out" / "lr" / f"{pair}.png").pixels
+        assert lr.shape[0] * 2 == hr.shape[0] and lr.shape[1] * 2 == hr.shape[1]
+        np.testing.assert_array_equal(lr, hr[::2, ::2])
+    assert read_image(tmp_path / "out" / "hr" / "a_t000_s0.png").pixels.shape == (50, 66, 3)
+
+
+def test_kernels_are_applied_as_correlation_like_cv2_filter2d(tmp_path, hr_dir):
+    """An off-centre delta exposes the convention: correlation with k picks pixel (y+1, x)."""
+    kernel = shifted_delta(dy=1)
+    kernel_pool = save_pool(tmp_path / "pool.npz", [kernel])
+    make_pairs(config(), hr_dir, tmp_path / "out", kernel_pool=kernel_pool)
+    hr = read_image(tmp_path / "out" / "hr" / "b_t000_s0.png").pixels
+    lr = read_image(tmp_path / "out" / "lr" / "b_t000_s0.png").pixels
+    np.testing.assert_array_equal(lr[:-1], hr[1::2, ::2][:-1])
+    gaussian = anisotropic_gaussian_kernel(9, 1.5, 0.7, 0.6)
+    make_pairs(config(), hr_dir, tmp_path / "g", kernel_pool=save_pool(tmp_path / "g.npz", [gaussian]))
+    hr = read_image(tmp_path / "g" / "hr" / "b_t000_s0.png").pixels
+    lr = read_image(tmp_path / "g" / "lr" / "b_t000_s0.png").pixels
+    expected = cv2.filter2D(hr, -1, gaussian, borderType=cv2.BORDER_REFLECT_101)[::2, ::2]
+    np.testing.assert_allclose(lr, expected, atol=0.5 / 255 + 1e-6)
+
+
+def test_same_seed_same_pairs_and_draws_cover_the_pool(tmp_path, hr_dir):
+    kernels = [anisotropic_gaussian_kernel(7, s, s, 0.0) for s in (0.5, 0.8, 1.1, 1.4)]
+    pool = save_pool(tmp_path / "pool.npz", kernels)
+    settings = config(tile=16, samples_per_image=1)
+    rows = make_pairs(settings, hr_dir, tmp_path / "one", kernel_pool=pool)
+    again = make_pairs(settings, hr_dir, tmp_path / "two", kernel_pool=pool)
+    assert rows == again
+    for path in (tmp_path / "one" / "lr").iterdir():
+        assert path.read_bytes() == (tmp_path / "two" / "lr" / path.name).read_bytes()
+    used = [row["kernel_index"] for row in rows]
+    assert set(used) == {0, 1, 2, 3}
+    first_round = used[:4]
+    assert sorted(first_round) == [0, 1, 2, 3]  # every kernel before any repeats
+    other = make_pairs(validate_config({**settings, "seed": 7}), hr_dir, tmp_path / "three", kernel_pool=pool)
+    assert [row["kernel_index"] for row in other] != used
+    table = list(csv.DictReader((tmp_path / "one" / "pairs.csv").open()))
+    assert [row["pair"] for row in table] == [row["pair"] for row in rows]
+
+
+def test_tiles_are_disjoint_multiples_of_scale():
+    pixels = np.zeros((50, 70, 3), np.float32)
+    tiles = list(hr_tiles(pixels, 24, 4))
+    assert len(tiles) == 2 * 2 and all(t.shape == (24, 24, 3) for t in tiles)
+    assert [t.shape for t in hr_tiles(pixels, 0, 4)] == [(48, 68, 3)]
+
+
+def test_bicubic_pairs_use_matlab_downscaling(tmp_path, hr_dir):
+    from rwsr.ops.resize import imresize_array
+
+    make_pairs(config(kernel="bicubic"), hr_dir, tmp_path / "out")
+    hr = read_image(tmp_path / "out" / "hr" / "b_t000_s0.png").pixels
+    lr = read_image(tmp_path / "out" / "lr" / "b_t000_s0.png").pixels
+    np.testing.assert_allclose(lr, np.clip(imresize_array(hr, 0.5), 0, 1), atol=0.5 / 255 + 1e-6)
+
+
+def test_noise_patches_carry_the_real_noise_level(tmp_path):
+    rng = np.random.default_rng(3)
+    sigma = 0.02
+    flat = np.full((64, 64, 3), 0.5, np.float32) + rng.normal(0, sigma, (64, 64, 3)).astype(np.float32)
+    edge = np.zeros((64, 64, 3), np.float32)
+    edge[:, 32:] = 1.0  # textured: never flat
+    settings = {"patch_size": 16, "sub_patches": 2, "max_variance": 0.004, "mean_tolerance": 0.2,
+                "variance_tolerance": 0.6}
+    patches = collect_noise_patches([flat, edge], settings)
+    assert len(patches) > 0
+    assert abs(patches.std() - sigma) < 0.25 * sigma
+    np.testing.assert_allclose(patches.mean(axis=(1, 2)), 0, atol=1e-6)
+    clean = np.full((40, 40, 3), 0.5, np.float32)
+    noisy, drawn = inject_noise(clean, patches, np.random.default_rng(0))
+    assert abs((noisy - clean).std() - sigma) < 0.25 * sigma and len(drawn) == 9
+    with pytest.raises(InputError, match="pairs.noise_patches.max_variance"):
+        collect_noise_patches([edge], settings)
+
+
+def test_patch_noise_pairs_from_a_real_lr_folder(tmp_path, hr_dir):
+    rng = np.random.default_rng(4)
+    real = tmp_path / "real"
+    write_image(real / "r.png", np.clip(0.4 + rng.normal(0, 0.03, (48, 48, 3)), 0, 1))
+    settings = config(kernel="bicubic", noise="patches",
+                      noise_patches={"patch_size": 16, "sub_patches": 2, "max_variance": 0.004,
+                                     "mean_tolerance": 0.2, "variance_tolerance": 0.6})
+    rows = make_pairs(settings, hr_dir, tmp_path / "out", real_lr_dir=real)
+    assert all(row["noise_detail"].startswith("patches ") for row in rows)
+
+
+def test_bad_pool_and_settings_are_named(tmp_path, hr_dir):
+    pool = save_pool(tmp_path / "pool.npz", [delta()], scale=4)
+    with pytest.raises(InputError, match="x4 kernels but config key 'scale' is 2"):
+        load_kernel_pool(pool, 2)
+    with pytest.raises(InputError, match="kernel pool not found"):
+        make_pairs(config(), hr_dir, tmp_path / "out", kernel_pool=tmp_path / "missing.npz")
+    with pytest.raises(InputError, match="pairs.tile"):
+        make_pairs(config(tile=15), hr_dir, tmp_path / "out", kernel_pool=pool)
+    with pytest.raises(InputError, match="degrader checkpoint is missing"):
+        make_pairs(config(noise="dsgan"), hr_dir, tmp_path / "out", kernel_pool=save_pool(tmp_path / "p2.npz", [delta()]),
+                   degrader=tmp_path / "none.pt")
