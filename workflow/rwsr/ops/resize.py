@@ -70,7 +70,12 @@ def imresize(images: torch.Tensor, scale: float, antialias: bool = True) -> torc
 
 def imresize_array(pixels: np.ndarray, scale: float, antialias: bool = True) -> np.ndarray:
     """HxWxC (or HxW) float array version of `imresize`, computed in float64."""
-    rows = resize_matrix(pixels.shape[0], output_size(*pixels.shape[:2], scale)[0], scale, antialias)
-    cols = resize_matrix(pixels.shape[1], output_size(*pixels.shape[:2], scale)[1], scale, antialias)
-    out = np.einsum("oh,hw...,pw->op...", rows, pixels.astype(np.float64), cols)
+    out_h, out_w = output_size(*pixels.shape[:2], scale)
+    rows = resize_matrix(pixels.shape[0], out_h, scale, antialias)
+    cols = resize_matrix(pixels.shape[1], out_w, scale, antialias)
+    # Two matrix products (rows, then columns) rather than one three-operand einsum, which numpy
+    # would evaluate as a naive loop.
+    flat = pixels.astype(np.float64).reshape(pixels.shape[0], -1)
+    out = (rows @ flat).reshape(out_h, pixels.shape[1], -1)
+    out = np.einsum("pw,owc->opc", cols, out, optimize=True).reshape(out_h, out_w, *pixels.shape[2:])
     return out.astype(np.float64 if pixels.dtype == np.float64 else np.float32)
