@@ -1,0 +1,76 @@
+# Kernels stage: KernelGAN on every real LR image, then the pool of kernels the pairs stage draws from.
+# kernels.batched picks one job per image (default) or one job training all images together.
+
+KERNELS = "results/kernels"
+REAL_LR = sorted(IMAGES["real_lr"])
+
+
+def kernel_outputs(image):
+    """One image's files; kernel_x4.npy only at scale 4."""
+    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv"]
+    return [f"{KERNELS}/{image}/{name}" for name in names]
+
+
+if not config["kernels"]["batched"]:
+
+    rule kernels_estimate:
+        input:
+            f"{DATA}/real_lr/{{image}}.png",
+        output:
+            kernel_outputs("{image}"),
+        log:
+            "logs/kernels/{image}.log",
+        benchmark:
+            "benchmarks/kernels/{image}.tsv"
+        params:
+            settings=settings("kernels"),
+        threads: 1
+        resources:
+            gpu=1,
+        conda:
+            "../../envs/rwsr.yaml"
+        shell:
+            "rwsr kernelgan --input {input:q} --outdir {KERNELS}/{wildcards.image} --threads {threads}"
+            " --config {params.settings:q} > {log} 2>&1"
+
+else:
+
+    rule kernels_estimate_batched:
+        input:
+            get_prepared("real_lr"),
+        output:
+            [kernel_outputs(image) for image in REAL_LR],
+        log:
+            "logs/kernels/estimate_batched.log",
+        benchmark:
+            "benchmarks/kernels/estimate_batched.tsv"
+        params:
+            settings=settings("kernels"),
+            outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
+        threads: 2
+        resources:
+            gpu=1,
+        conda:
+            "../../envs/rwsr.yaml"
+        shell:
+            "rwsr kernelgan --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
+            " --config {params.settings:q} > {log} 2>&1"
+
+
+rule kernels_pool:
+    input:
+        expand(f"{KERNELS}/{{image}}/kernel_x{config['scale']}.npy", image=REAL_LR),
+    output:
+        pool=f"{KERNELS}/pool.npz",
+        montage=f"{KERNELS}/pool.png",
+    log:
+        "logs/kernels/pool.log",
+    benchmark:
+        "benchmarks/kernels/pool.tsv"
+    params:
+        settings=settings(),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr kernel-pool --input {input:q} --output {output.pool:q} --montage {output.montage:q}"
+        " --config {params.settings:q} > {log} 2>&1"

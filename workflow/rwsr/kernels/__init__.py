@@ -1,0 +1,12 @@
+"""The kernels stage: KernelGAN blur-kernel estimation on the real LR images, and the kernel pool.
+
+Kernel convention (rwsr.ops.degradation): a kernel k at scale s models LR = blur_subsample(HR, k, s),
+a CORRELATION (cv2.filter2D) then keeping pixels [0::s, 0::s]; kernels are float32, odd-sized,
+centred, sum 1. KernelGAN's generator is a correlation chain, so its delta response (a convolution
+kernel) is flipped once, in rwsr.nn.kernelgan.KernelGenerator.kernels.
+
+- rwsr.kernels.estimate.run_kernelgan(inputs, outdirs, config, iterations=None): files in, folders out.
+- rwsr.kernels.train.train_batch(images, seeds, settings, device): raw kernels of B images at once.
+- rwsr.kernels.kernel_ops: post_process (raw -> pipeline kernel), compose_x4, bicubic_kernel.
+- rwsr.kernels.pool: write_pool / load_pool (results/kernels/pool.npz), kernel_picture.
+"""

@@ -1,0 +1,52 @@
+"""`rwsr kernelgan` (estimate blur kernels) and `rwsr kernel-pool` (gather them)."""
+
+from __future__ import annotations
+
+import argparse
+
+from rwsr.cliutil import add_config_argument, config_from_args
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    estimate = subparsers.add_parser(
+        "kernelgan",
+        help="estimate each image's blur kernel with KernelGAN (config key kernels)",
+        description="Several --input files train together (grouped convolutions, kernels.batch_size at a time); "
+        "give one --outdir per --input, in the same order.",
+    )
+    estimate.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
+    estimate.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, log.csv")
+    estimate.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
+    estimate.add_argument("--iterations", type=int, help="training iterations (default: config key kernels.iterations)")
+    estimate.add_argument("--seed", type=int, help="seed (default: config key seed)")
+    estimate.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: config key device)")
+    estimate.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add_config_argument(estimate)
+    estimate.set_defaults(run=run_kernelgan)
+
+    pool = subparsers.add_parser("kernel-pool", help="gather per-image kernels into one pool file and a montage")
+    pool.add_argument("--input", nargs="+", required=True, help="kernel .npy files, each in its image's folder")
+    pool.add_argument("--output", required=True, help="pool .npz (arrays kernels, images, scale)")
+    pool.add_argument("--montage", help="PNG picture of the pool")
+    add_config_argument(pool)
+    pool.set_defaults(run=run_pool)
+
+
+def run_kernelgan(args: argparse.Namespace) -> None:
+    import torch
+
+    from rwsr.errors import InputError
+    from rwsr.kernels.estimate import run_kernelgan as estimate
+
+    if args.iterations is not None and args.iterations < 1:
+        raise InputError(f"--iterations must be at least 1, got {args.iterations}")
+    if args.threads:
+        # One job per image runs beside others: oversubscribed OpenMP threads spin and crawl.
+        torch.set_num_threads(args.threads)
+    estimate(args.input, args.outdir, config_from_args(args), iterations=args.iterations)
+
+
+def run_pool(args: argparse.Namespace) -> None:
+    from rwsr.kernels.pool import write_pool
+
+    write_pool(args.input, config_from_args(args)["scale"], args.output, args.montage)
