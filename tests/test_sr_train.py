@@ -1,0 +1,268 @@
+"""The SR stage's data and training loop (rwsr.sr.data, rwsr.sr.train, `rwsr train-sr`)."""
+
+import csv
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from rwsr.config import load_config
+from rwsr.errors import InputError
+from rwsr.io.images import read_image, write_image
+from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
+from rwsr.ops.resize import imresize, imresize_array
+from rwsr.sr import train as sr_train
+from rwsr.sr.data import crop_batch, load_pair_folder, load_pairs
+from rwsr.sr.train import SRSettings, settings_from_config, train_sr
+from rwsr.sr.upscale import load_generator
+from rwsr.train.checkpoint import load_checkpoint
+from rwsr.train.gan import interpolate_state
+
+from conftest import REPO, workflow_env
+
+# A network small enough that a few steps take seconds on a 2-core CPU.
+TINY = SRSettings(
+    device="cpu", scale=4, blocks=1, features=8, growth=4, crop=32, batch=2,
+    psnr_iterations=6, psnr_milestones=(4,), psnr_lr=1e-3, gan_iterations=4, gan_milestones=(2,),
+    discriminator="patch", discriminator_features=8, ema_decay=0.9, interpolation_alpha=0.8,
+    checkpoint_interval=4, log_interval=1, sample_interval=5, vgg_weights="random",
+)  # fmt: skip
+
+
+def photo_pairs(folder, count=3, side=96, scale=4, seed=0):
+    """Pairs made with the pipeline's degradation model from random smooth images."""
+    rng = np.random.default_rng(seed)
+    kernel = anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3)
+    for index in range(count):
+        coarse = rng.random((side // 8, side // 8, 3)).astype(np.float32)
+        hr = np.clip(imresize_array(coarse, 8), 0, 1)
+        write_image(folder / "hr" / f"img{index}.png", hr)
+        write_image(folder / "lr" / f"img{index}.png", blur_subsample(hr, kernel, scale))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory):
+    return photo_pairs(tmp_path_factory.mktemp("pairs"))
+
+
+def steps_in(loss_csv):
+    with open(loss_csv, newline="") as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+# --- data ---
+
+
+def test_crops_stay_aligned_through_flips_and_rotations(tmp_path):
+    # HR made of 4x4 blocks of the LR pixels: an aligned crop of any orientation keeps HR = nearest(LR).
+    rng = np.random.default_rng(1)
+    lr = rng.random((24, 20, 3)).astype(np.float32)
+    write_image(tmp_path / "lr" / "a.png", lr)
+    write_image(tmp_path / "hr" / "a.png", lr.repeat(4, 0).repeat(4, 1))
+    pairs = load_pair_folder(tmp_path, 4)
+    for step in range(20):
+        lr_batch, hr_batch = crop_batch(pairs, 4, 32, seed=0, step=step)
+        assert lr_batch.shape == (4, 3, 8, 8) and hr_batch.shape == (4, 3, 32, 32)
+        assert torch.equal(hr_batch, lr_batch.repeat_interleave(4, 2).repeat_interleave(4, 3))
+
+
+def test_crops_depend_only_on_seed_rank_and_step(pairs_dir):
+    pairs = load_pair_folder(pairs_dir, 4)
+    first = crop_batch(pairs, 4, 32, seed=3, step=7)
+    assert torch.equal(first[1], crop_batch(pairs, 4, 32, seed=3, step=7)[1])
+    assert not torch.equal(first[1], crop_batch(pairs, 4, 32, seed=3, step=8)[1])
+    assert not torch.equal(first[1], crop_batch(pairs, 4, 32, seed=3, step=7, rank=1)[1])
+
+
+def test_pairs_of_the_wrong_size_name_the_files(tmp_path):
+    write_image(tmp_path / "lr" / "a.png", np.zeros((10, 10, 3), np.float32))
+    write_image(tmp_path / "hr" / "a.png", np.zeros((30, 40, 3), np.float32))
+    with pytest.raises(InputError, match=r"a\.png.*exactly scale=4"):
+        load_pair_folder(tmp_path, 4)
+    write_image(tmp_path / "lr" / "b.png", np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(InputError, match="LR only: \\['b'\\]"):
+        load_pairs(tmp_path / "lr", tmp_path / "hr", 4)
+
+
+# --- settings ---
+
+
+def test_demo_config_and_schema_defaults_fill_the_settings():
+    demo = settings_from_config(load_config(REPO / "config.yaml"))
+    assert demo.model == "esrgan" and demo.crop % demo.scale == 0
+    paper = settings_from_config(load_config(None))
+    paper_fields = {f.name: getattr(paper, f.name) for f in dataclasses.fields(SRSettings)}
+    assert paper_fields == {**dataclasses.asdict(SRSettings()), "device": "auto"}  # schema = dataclass = paper
+
+
+def test_vgg_discriminator_with_other_crops_is_a_config_error(pairs_dir, tmp_path):
+    settings = dataclasses.replace(TINY, discriminator="vgg128")
+    with pytest.raises(InputError, match="sr.crop"):
+        train_sr(settings, pairs_dir, tmp_path / "out", progress=False)
+
+
+# --- training ---
+
+
+@pytest.fixture(scope="module")
+def trained(pairs_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train_sr(TINY, pairs_dir, out, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    return out
+
+
+def test_training_writes_psnr_gan_and_interpolated_generators(trained):
+    for name in ("generator.pt", "generator_psnr.pt", "generator_gan.pt", "checkpoint.pt", "config.yaml"):
+        assert (trained / name).is_file(), name
+    psnr, _ = load_generator(trained / "generator_psnr.pt")
+    gan, _ = load_generator(trained / "generator_gan.pt")
+    final, meta = load_generator(trained / "generator.pt")
+    assert meta["phase"] == "interpolated" and meta["vgg_weights"] == "random"
+    expected = interpolate_state(psnr.state_dict(), gan.state_dict(), TINY.interpolation_alpha)
+    for key, value in final.state_dict().items():
+        assert torch.allclose(value, expected[key]), key
+    assert not torch.equal(psnr.state_dict()["conv_first.weight"], gan.state_dict()["conv_first.weight"])
+
+
+def test_loss_log_covers_both_phases_with_finite_losses(trained):
+    with open(trained / "loss.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))
+    assert [r["phase"] for r in rows] == ["psnr"] * 6 + ["gan"] * 4
+    for row in rows[6:]:
+        for key in ("l_pix", "l_percep", "l_gan", "d_loss"):
+            assert np.isfinite(float(row[key])), key
+    assert np.isfinite(float(rows[-1]["val_psnr"]))
+    assert list((trained / "samples").glob("step_*.png"))
+
+
+def test_same_seed_same_generator(trained, pairs_dir, tmp_path):
+    train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    first, _ = load_generator(trained / "generator.pt")
+    again, _ = load_generator(tmp_path / "generator.pt")
+    for key, value in first.state_dict().items():
+        assert torch.equal(value, again.state_dict()[key]), key
+
+
+def test_interrupted_run_resumes_to_the_same_result(trained, pairs_dir, tmp_path, monkeypatch):
+    real_save = sr_train.save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        if state["step"] == 8:  # past the phase switch: the GAN phase must resume too
+            raise KeyboardInterrupt("killed after the step-8 checkpoint")
+
+    monkeypatch.setattr(sr_train, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    assert not (tmp_path / "generator.pt").exists()
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 8
+    monkeypatch.setattr(sr_train, "save_checkpoint", real_save)
+
+    train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+    assert steps_in(tmp_path / "loss.csv") == list(range(1, 11))
+    resumed, _ = load_generator(tmp_path / "generator.pt")
+    straight, _ = load_generator(trained / "generator.pt")
+    for key, value in straight.state_dict().items():
+        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture(trained, pairs_dir, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes((trained / "checkpoint.pt").read_bytes())
+    with pytest.raises(InputError, match="different architecture"):
+        train_sr(dataclasses.replace(TINY, features=12), pairs_dir, tmp_path, progress=False)
+
+
+def test_bf16_autocast_and_channels_last_train_without_nan(pairs_dir, tmp_path):
+    settings = dataclasses.replace(TINY, amp="bf16", channels_last=True, psnr_iterations=2, gan_iterations=2)
+    train_sr(settings, pairs_dir, tmp_path, progress=False)
+    with open(tmp_path / "loss.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and all(np.isfinite(float(r["l_pix"])) for r in rows)
+
+
+def test_cli_reports_a_missing_pair_set_in_one_line(tmp_path):
+    result = subprocess.run(
+        ["rwsr", "train-sr", "--pairs", str(tmp_path / "none"), "--outdir", str(tmp_path / "out"),
+         "--config", '{"device": "cpu"}'],
+        capture_output=True, text=True, env=workflow_env(),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "none" in result.stderr and "Traceback" not in result.stderr
+
+
+def tiny_config_json(**changes):
+    sr = {f.name: getattr(TINY, f.name) for f in dataclasses.fields(TINY)}
+    for key in ("scale", "seed", "device"):
+        sr.pop(key)
+    sr = {k: list(v) if isinstance(v, tuple) else v for k, v in {**sr, **changes}.items()}
+    import json
+
+    return json.dumps({"device": "cpu", "scale": 4, "sr": sr})
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(pairs_dir, tmp_path):
+    result = subprocess.run(
+        ["rwsr", "train-sr", "--nproc", "2", "--pairs", str(pairs_dir), "--outdir", str(tmp_path),
+         "--no-progress", "--config", tiny_config_json()],
+        capture_output=True, text=True, env=workflow_env(), timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+    assert steps_in(tmp_path / "loss.csv") == list(range(1, 11))
+    assert (tmp_path / "generator.pt").is_file()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_reaches_the_final_step(pairs_dir, tmp_path):
+    config = tiny_config_json(psnr_iterations=200, gan_iterations=20, checkpoint_interval=10, log_interval=5)
+    command = ["rwsr", "train-sr", "--pairs", str(pairs_dir), "--outdir", str(tmp_path), "--config", config]
+    process = subprocess.Popen(command, env=workflow_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "checkpoint.pt"
+    while not checkpoint.exists() and process.poll() is None:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    killed_at = load_checkpoint(checkpoint)["step"]
+    assert 0 < killed_at < 220 and not (tmp_path / "generator.pt").exists()
+    log = subprocess.run(command, env=workflow_env(), capture_output=True, text=True, check=True).stderr
+    assert f"resumed from {checkpoint} at step {killed_at}" in log
+    assert load_checkpoint(checkpoint)["step"] == 220
+    assert steps_in(tmp_path / "loss.csv") == list(range(5, 221, 5))
+
+
+@pytest.mark.slow
+def test_demo_psnr_phase_beats_bicubic_on_held_out_pairs(tmp_path):
+    """On the demo set, with pairs degraded as its real LR images are: the demo config's PSNR phase
+    must beat bicubic upscaling on the held-out validation pairs."""
+    from rwsr.data.demo import build_demo, hidden_degradation
+    from rwsr.ops.degradation import jpeg_roundtrip
+
+    config = load_config(REPO / "config.yaml")
+    config = load_config({**config, "device": "cpu", "sr": {**config["sr"], "gan_iterations": 0}})
+    build_demo(config, tmp_path / "demo")
+    rng = np.random.default_rng(123)
+    for path in sorted((tmp_path / "demo" / "hr").glob("*.png")):
+        hr = read_image(path).pixels
+        lr, _, record = hidden_degradation(hr, rng, 4, config["data"]["demo"])
+        write_image(tmp_path / "pairs" / "hr" / path.name, hr)
+        write_image(tmp_path / "pairs" / "lr" / path.name, jpeg_roundtrip(np.clip(lr, 0, 1), record["jpeg_quality"]))
+    val = load_pairs(tmp_path / "demo" / "val_lr", tmp_path / "demo" / "val_hr", 4)
+    model_path = train_sr(settings_from_config(config), tmp_path / "pairs", tmp_path / "out", progress=False)
+    model, _ = load_generator(model_path)
+    ours, bicubic = [], []
+    for lr, hr in zip(val.lr, val.hr):
+        lr, hr = lr.float().unsqueeze(0) / 255, hr.float().unsqueeze(0) / 255
+        with torch.no_grad():
+            ours.append(sr_train.psnr(model(lr), hr, 4))
+        bicubic.append(sr_train.psnr(imresize(lr, 4), hr, 4))
+    print(f"demo val PSNR: ours {np.mean(ours):.2f} dB, bicubic {np.mean(bicubic):.2f} dB")
+    assert np.mean(ours) > np.mean(bicubic)

@@ -1,0 +1,56 @@
+# SR stage: train ESRGAN on each pair-set variant, then super-resolve the validation LR images.
+
+from rwsr.config import load_schema
+
+# Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv).
+SR_PAIR_SETS = {"pipeline": "results/pairs", "bicubic-pairs": "results/pairs_bicubic"}
+
+
+wildcard_constraints:
+    model=alternatives(load_schema()["properties"]["sr"]["properties"]["model"]["enum"]),
+    variant=alternatives(SR_PAIR_SETS),
+
+
+def get_pairs(wildcards):
+    """The pair set's manifest: its image names are the pairs stage's choice, so the folder is passed on."""
+    return f"{SR_PAIR_SETS[wildcards.variant]}/pairs.csv"
+
+
+rule sr_train:
+    input:
+        get_pairs,
+    output:
+        "results/sr/{model}/{variant}/generator.pt",
+        "results/sr/{model}/{variant}/generator_psnr.pt",
+        "results/sr/{model}/{variant}/loss.csv",
+    log:
+        "logs/sr/{model}/{variant}/train.log",
+    benchmark:
+        "benchmarks/sr/{model}/{variant}/train.tsv"
+    params:
+        settings=settings("sr"),
+        pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr train-sr --model {wildcards.model} --pairs {params.pairs} --outdir results/sr/{wildcards.model}/{wildcards.variant} --config {params.settings:q} > {log} 2>&1"
+
+
+rule sr_upscale:
+    input:
+        model="results/sr/{model}/{variant}/generator.pt",
+        images=get_prepared("val_lr"),
+    output:
+        directory("results/sr/{model}/{variant}/val"),
+    log:
+        "logs/sr/{model}/{variant}/upscale.log",
+    benchmark:
+        "benchmarks/sr/{model}/{variant}/upscale.tsv"
+    params:
+        settings=settings("sr"),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr upscale --model {input.model} --input {DATA}/val_lr --output {output} --config {params.settings:q} > {log} 2>&1"

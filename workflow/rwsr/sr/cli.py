@@ -1,0 +1,92 @@
+"""`rwsr train-sr` and `rwsr upscale`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+
+from rwsr.cliutil import add_config_argument, config_from_args
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train-sr", help="train an SR model on a pair set (config key sr)")
+    train.add_argument("--model", help="esrgan (default: config key sr.model)")
+    train.add_argument("--pairs", required=True, help="pair set folder holding lr/ and hr/ with the same image names")
+    train.add_argument("--outdir", required=True, help="folder for generator*.pt, checkpoint.pt, loss.csv, samples/")
+    train.add_argument("--val-lr", help="validation LR folder, to log PSNR while training (needs --val-hr)")
+    train.add_argument("--val-hr", help="validation ground-truth folder, same image names as --val-lr")
+    train.add_argument(
+        "--nproc", default="auto",
+        help="training processes (DDP); auto: one per visible GPU when training on CUDA, else 1; "
+        "N > 1 relaunches this command under torchrun (gloo on CPU)",
+    )  # fmt: skip
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_argument(train)
+    train.set_defaults(run=run_train)
+
+    upscale = subparsers.add_parser("upscale", help="super-resolve a folder of images with a generator file")
+    upscale.add_argument("--model", required=True, help="generator file written by train-sr (generator.pt)")
+    upscale.add_argument("--input", required=True, help="folder of LR images")
+    upscale.add_argument("--output", required=True, help="folder for <name>.png outputs")
+    upscale.add_argument("--tile", type=int, help="LR tile side, 0 for whole images (default: config key sr.tile)")
+    upscale.add_argument("--tile-pad", type=int, help="LR context pixels around each tile (default: sr.tile_pad)")
+    add_config_argument(upscale)
+    upscale.set_defaults(run=run_upscale)
+
+
+def process_count(nproc: str, device: str) -> int:
+    from rwsr.errors import InputError
+
+    if nproc != "auto":
+        if not nproc.isdigit() or int(nproc) < 1:
+            raise InputError(f"--nproc must be auto or a positive integer, got {nproc!r}")
+        return int(nproc)
+    import torch
+
+    return torch.cuda.device_count() if device != "cpu" and torch.cuda.device_count() > 1 else 1
+
+
+def run_train(args: argparse.Namespace) -> int | None:
+    from rwsr.errors import InputError
+
+    config = config_from_args(args)
+    if (args.val_lr is None) != (args.val_hr is None):
+        raise InputError("--val-lr and --val-hr go together")
+    nproc = process_count(args.nproc, config["device"])
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        # Relaunch this command under torchrun; each child sees WORLD_SIZE and trains its share.
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   "-m", "rwsr.cli", *child_arguments(args)]  # fmt: skip
+        log.info("launching %d training processes: %s", nproc, " ".join(command))
+        return subprocess.call(command)
+    from rwsr.sr.train import settings_from_config, train_sr
+
+    settings = settings_from_config(config, args.model)
+    val = (args.val_lr, args.val_hr) if args.val_lr else None
+    train_sr(settings, args.pairs, args.outdir, val, progress=not args.no_progress)
+    return None
+
+
+def child_arguments(args: argparse.Namespace) -> list[str]:
+    """This train-sr command's arguments for the torchrun children (WORLD_SIZE keeps them from relaunching;
+    an --nproc here would be taken by torchrun's own parser as an abbreviation of --nproc-per-node)."""
+    argv = ["train-sr", "--pairs", args.pairs, "--outdir", args.outdir]
+    for flag, value in (("--model", args.model), ("--val-lr", args.val_lr), ("--val-hr", args.val_hr),
+                        ("--config", args.config)):  # fmt: skip
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv + (["--no-progress"] if args.no_progress else [])
+
+
+def run_upscale(args: argparse.Namespace) -> None:
+    from rwsr.sr.upscale import upscale_folder
+
+    config = config_from_args(args)
+    tile = config["sr"]["tile"] if args.tile is None else args.tile
+    tile_pad = config["sr"]["tile_pad"] if args.tile_pad is None else args.tile_pad
+    upscale_folder(args.model, args.input, args.output, config["device"], tile, tile_pad)

@@ -1,0 +1,352 @@
+"""Train an SR GAN (ESRGAN; BebyGAN plugs in its loss) on a pair set: `rwsr train-sr`.
+
+Reads top to bottom: settings, setup (distributed, device, autocast, seed), build or resume,
+small helpers, then one loop. Two phases share the loop and its step counter: a PSNR-oriented
+phase (the model's `psnr_phase` loss, L1 for ESRGAN), then the GAN phase, which starts from the
+PSNR generator's (EMA) weights with fresh optimisers. The outputs, in `outdir`:
+generator_psnr.pt, generator_gan.pt, generator.pt (network interpolation of the two with
+`interpolation_alpha`), checkpoint.pt, loss.csv, samples/, config.yaml.
+Multi-GPU: run under torchrun (or `rwsr train-sr --nproc N`); CPU processes use gloo.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import os
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import yaml
+from tqdm import tqdm
+
+from rwsr.device import resolve_device
+from rwsr.errors import InputError
+from rwsr.io.atomic import write_text_atomic
+from rwsr.io.images import write_image
+from rwsr.io.losslog import LossLog
+from rwsr.nn.discriminators import PatchDiscriminator, VGGStyleDiscriminator
+from rwsr.nn.rrdbnet import RRDBNet
+from rwsr.ops.resize import imresize
+from rwsr.sr.data import PairSet, check_crop, crop_batch, full_images, load_pair_folder, load_pairs
+from rwsr.sr.losses import ESRGANLoss
+from rwsr.sr.upscale import load_generator, save_generator, upscale_tensor
+from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
+from rwsr.train.gan import discriminator_step, ema_update, interpolate_state, judge, set_requires_grad
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SRSettings:
+    """Defaults are ESRGAN's paper settings; the CLI fills these from the config's `sr` section."""
+
+    model: str = "esrgan"
+    scale: int = 4
+    seed: int = 0
+    device: str = "auto"
+    blocks: int = 23
+    features: int = 64
+    growth: int = 32
+    crop: int = 128  # HR crop side; the LR crop is crop / scale
+    batch: int = 16  # total over all processes
+    psnr_iterations: int = 1_000_000
+    psnr_lr: float = 2e-4
+    psnr_milestones: tuple[int, ...] = (200_000, 400_000, 600_000, 800_000)
+    gan_iterations: int = 400_000
+    gan_lr: float = 1e-4
+    gan_milestones: tuple[int, ...] = (50_000, 100_000, 200_000, 300_000)
+    lr_gamma: float = 0.5
+    betas: tuple[float, float] = (0.9, 0.99)
+    pixel_weight: float = 1e-2
+    perceptual_weight: float = 1.0
+    gan_weight: float = 5e-3
+    ema_decay: float = 0.999  # 0 turns the EMA off
+    interpolation_alpha: float = 0.8
+    discriminator: str = "vgg128"
+    discriminator_features: int = 64
+    amp: str = "none"
+    channels_last: bool = False
+    checkpoint_interval: int = 5000
+    log_interval: int = 100
+    sample_interval: int = 5000
+    resume: str = "auto"
+    vgg_weights: str = "auto"
+    tile: int = 0
+    tile_pad: int = 16
+
+
+def settings_from_config(config: Mapping[str, Any], model: str | None = None) -> SRSettings:
+    section = {key: tuple(v) if isinstance(v, list) else v for key, v in config["sr"].items()}
+    if model is not None:
+        section["model"] = model
+    return SRSettings(scale=config["scale"], seed=config["seed"], device=config["device"], **section)
+
+
+# Picking a model by name: its generator class and its loss (the loop is shared).
+MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {"esrgan": (RRDBNet, ESRGANLoss)}
+DISCRIMINATORS = {"vgg128": VGGStyleDiscriminator, "patch": PatchDiscriminator}
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def build_networks(s: SRSettings) -> tuple[nn.Module, nn.Module, nn.Module]:
+    generator_cls, loss_cls = MODELS[s.model]
+    torch.manual_seed(s.seed)
+    generator = generator_cls(features=s.features, blocks=s.blocks, growth=s.growth, scale=s.scale)
+    if s.discriminator == "vgg128":
+        discriminator = VGGStyleDiscriminator(features=s.discriminator_features, input_size=s.crop)
+    else:
+        discriminator = PatchDiscriminator(features=s.discriminator_features)
+    loss = loss_cls(s.pixel_weight, s.perceptual_weight, s.gan_weight, s.vgg_weights, s.seed, s.gan_iterations > 0)
+    return generator, discriminator, loss
+
+
+def check_settings(s: SRSettings, world: int) -> None:
+    if s.model not in MODELS:
+        raise InputError(f"config key 'sr.model': unknown model {s.model!r}; known: {', '.join(MODELS)}")
+    if s.discriminator == "vgg128" and s.crop != 128 and s.gan_iterations > 0:
+        raise InputError(f"config key 'sr.crop' is {s.crop} but sr.discriminator vgg128 judges 128x128 crops; "
+                         "set sr.crop: 128 or sr.discriminator: patch")  # fmt: skip
+    if s.discriminator == "patch" and s.crop < 24:
+        raise InputError(f"config key 'sr.crop' is {s.crop}; the patch discriminator needs at least 24")
+    if s.batch % world:
+        raise InputError(f"config key 'sr.batch' ({s.batch}) must be divisible by the {world} training processes")
+
+
+def get_lr(s: SRSettings, step: int) -> float:
+    """Multi-step decay, counted from the start of the current phase."""
+    base, milestones, start = (
+        (s.psnr_lr, s.psnr_milestones, 0) if step < s.psnr_iterations else (s.gan_lr, s.gan_milestones, s.psnr_iterations)
+    )  # fmt: skip
+    return base * s.lr_gamma ** sum(step - start >= m for m in milestones)
+
+
+def psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
+    """Training monitor only; the evaluate stage reports the real scores."""
+    diff = (sr.clamp(0, 1) - hr)[..., shave:-shave, shave:-shave]
+    return -10.0 * math.log10(max(diff.pow(2).mean().item(), 1e-12))
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, val: PairSet, s: SRSettings, device: torch.device, autocast) -> float:
+    was_training = model.training
+    model.eval()
+    scores = []
+    for index in range(len(val.stems)):
+        lr, hr = full_images(val, index)
+        sr = upscale_tensor(model, lr.to(device), s.scale, s.tile, s.tile_pad, autocast).cpu()
+        scores.append(psnr(sr, hr, s.scale))
+    model.train(was_training)
+    return sum(scores) / len(scores)
+
+
+@torch.no_grad()
+def sample_grid(model: nn.Module, pairs: PairSet, s: SRSettings, device: torch.device, path: Path) -> None:
+    """One row per image (up to 4): bicubic | SR | HR of a central crop."""
+    was_training = model.training
+    model.eval()
+    count = min(4, len(pairs.stems))
+    side = min([s.crop // s.scale * 2] + [min(lr.shape[1:]) for lr in pairs.lr[:count]])
+    rows = []
+    for index in range(count):
+        lr, hr = full_images(pairs, index)
+        top, left = max((lr.shape[2] - side) // 2, 0), max((lr.shape[3] - side) // 2, 0)
+        lr = lr[..., top : top + side, left : left + side]
+        hr = hr[..., top * s.scale : (top + side) * s.scale, left * s.scale : (left + side) * s.scale]
+        sr = model(lr.to(device)).float().cpu().clamp(0, 1)
+        rows.append(torch.cat([imresize(lr, s.scale).clamp(0, 1), sr, hr], dim=3))
+    model.train(was_training)
+    write_image(path, torch.cat(rows, dim=2))
+
+
+def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tuple[str | Path, str | Path] | None = None,
+             progress: bool = True) -> Path:  # fmt: skip
+    """Train on the pair set in `pairs_dir` (lr/, hr/), monitoring PSNR on the optional (val LR folder,
+    val HR folder); returns the path of generator.pt."""
+    outdir = Path(outdir)
+    # --- setup: processes, device, autocast, seed ---
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = resolve_device(s.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    check_settings(s, world)
+    if s.amp == "none":
+        autocast = nullcontext()
+    else:
+        autocast = torch.autocast(device.type, dtype=AMP_DTYPES[s.amp])
+    # bf16 keeps float32's exponent range; only float16 gradients need loss scaling.
+    scaler = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
+    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
+    pairs = load_pair_folder(pairs_dir, s.scale)
+    check_crop(pairs, s.crop)
+    val = load_pairs(*val, s.scale) if val is not None else None
+
+    # --- build or resume ---
+    generator, discriminator, loss_fn = build_networks(s)
+    generator.to(device, memory_format=memory_format)
+    discriminator.to(device, memory_format=memory_format)
+    loss_fn.to(device)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+
+    def make_optimizers(lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        return (torch.optim.Adam(generator.parameters(), lr, betas=s.betas),
+                torch.optim.Adam(discriminator.parameters(), lr, betas=s.betas))  # fmt: skip
+
+    opt_g, opt_d = make_optimizers(s.psnr_lr)
+    step, best_psnr = 0, -math.inf
+    total = s.psnr_iterations + s.gan_iterations
+    checkpoint_path = outdir / "checkpoint.pt"
+    arch = {"generator": generator.arch, "discriminator": discriminator.arch, "model": s.model}
+    if s.resume == "auto" and checkpoint_path.is_file():
+        state = load_checkpoint(checkpoint_path, device)
+        if state["arch"] != arch or state["phases"] != (s.psnr_iterations, s.gan_iterations):
+            raise InputError(
+                f"{checkpoint_path} was made by a different architecture or schedule ({state['arch']}, phases "
+                f"{state['phases']}); delete {outdir} or set sr.resume: never to start over"
+            )
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        ema.load_state_dict(state["ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if scaler is not None and state["scaler"] is not None:
+            scaler.load_state_dict(state["scaler"])
+        step, best_psnr = state["step"], state["best_psnr"]
+        set_rng_states(state["rng"])
+        log.info("resumed from %s at step %d of %d", checkpoint_path, step, total)
+    if world > 1:
+        ddp_ids = [device.index] if device.type == "cuda" else None
+        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ddp_ids)
+        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ddp_ids)
+    writer = rank == 0
+    fields = ["phase", "lr", *loss_fn.fields, "d_loss", "d_real", "d_fake", "val_psnr"]
+    loss_log = LossLog(outdir / "loss.csv", fields)
+    if writer:
+        outdir.mkdir(parents=True, exist_ok=True)
+        if step:
+            loss_log.resume_from(step)
+        else:
+            loss_log.start()
+        write_text_atomic(outdir / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
+        log.info("training %s on %d pairs from %s: %d PSNR + %d GAN steps on %s x%d, perceptual VGG19 weights: %s",
+                 s.model, len(pairs.stems), pairs_dir, s.psnr_iterations, s.gan_iterations, device, world,
+                 loss_fn.describe())  # fmt: skip
+
+    def weights(module: nn.Module) -> nn.Module:
+        """The weights we publish: the EMA when on."""
+        return ema if s.ema_decay > 0 else unwrap(module)
+
+    def save_state() -> None:
+        save_checkpoint(checkpoint_path, {
+            "generator": unwrap(generator).state_dict(), "discriminator": unwrap(discriminator).state_dict(),
+            "ema": ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "schedule": "get_lr(settings, step): multi-step decay is a function of the step alone",
+            "step": step, "best_psnr": best_psnr, "rng": rng_states(), "arch": arch,
+            "phases": (s.psnr_iterations, s.gan_iterations), "settings": dataclasses.asdict(s),
+            "vgg_weights": loss_fn.describe(),
+        })  # fmt: skip
+
+    meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "pairs": str(pairs_dir)}
+    bar = tqdm(total=total, initial=step, disable=not (progress and writer), dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0, desc=f"{s.model} x{s.scale}")  # fmt: skip
+
+    # --- the loop ---
+    generator.train()
+    discriminator.train()
+    while step < total:
+        gan_phase = step >= s.psnr_iterations
+        if step == s.psnr_iterations and step > 0:
+            # ESRGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers.
+            if writer:
+                save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
+            unwrap(generator).load_state_dict(weights(generator).state_dict())
+            ema.load_state_dict(unwrap(generator).state_dict())
+            opt_g, opt_d = make_optimizers(s.gan_lr)
+        lr_now = get_lr(s, step)
+        for group in (*opt_g.param_groups, *opt_d.param_groups):
+            group["lr"] = lr_now
+        lr_batch, hr_batch = crop_batch(pairs, s.batch // world, s.crop, s.seed, step, rank)
+        lr_batch = lr_batch.to(device).contiguous(memory_format=memory_format)
+        hr_batch = hr_batch.to(device).contiguous(memory_format=memory_format)
+
+        opt_g.zero_grad(set_to_none=True)
+        with autocast:
+            sr_batch = generator(lr_batch)
+        if gan_phase:
+            real_in, fake_in = loss_fn.discriminator_inputs(sr_batch, hr_batch, lr_batch)
+            # The generator step must not update or synchronise the discriminator: use the bare module.
+            set_requires_grad(discriminator, False)
+            with autocast:
+                real_logits, fake_logits = judge(unwrap(discriminator), real_in, fake_in)
+                g_loss, parts = loss_fn.gan_phase(sr_batch, hr_batch, lr_batch, real_logits, fake_logits)
+        else:
+            g_loss, parts = loss_fn.psnr_phase(sr_batch, hr_batch, lr_batch)
+        if not torch.isfinite(g_loss):
+            raise FloatingPointError(f"generator loss is {g_loss.item()} at step {step}; lower sr.*_lr or use amp none")
+        if scaler is not None:
+            scaler.scale(g_loss).backward()
+            scaler.step(opt_g)
+        else:
+            g_loss.backward()
+            opt_g.step()
+        if gan_phase:
+            parts |= discriminator_step(discriminator, opt_d, real_in, fake_in, autocast, scaler)
+        if scaler is not None:
+            scaler.update()  # once per iteration, after both optimisers (torch's multi-optimiser recipe)
+        ema_update(ema, unwrap(generator), s.ema_decay)
+        step += 1
+        bar.update(1)
+
+        if writer and (step % s.log_interval == 0 or step == total):
+            bar.set_postfix({k: f"{v:.4g}" for k, v in parts.items()}, refresh=False)
+            row = {"phase": "gan" if gan_phase else "psnr", "lr": lr_now, **parts}
+            if val is not None and (step % s.checkpoint_interval == 0 or step == total):
+                row["val_psnr"] = evaluate(weights(generator), val, s, device, autocast)
+                best_psnr = max(best_psnr, row["val_psnr"])
+            loss_log.write(step, row)
+        if writer and (step % s.sample_interval == 0 or step == total):
+            sample_grid(weights(generator), val if val is not None else pairs, s, device, outdir / "samples" / f"step_{step:07d}.png")
+        if writer and (step % s.checkpoint_interval == 0 or step == total):
+            save_state()
+    bar.close()
+
+    # --- outputs: the PSNR and GAN generators, and their interpolation ---
+    final = outdir / "generator.pt"
+    if writer:
+        if s.gan_iterations == 0:
+            save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
+            save_generator(final, weights(generator), {**meta, "phase": "psnr"})
+        else:
+            save_generator(outdir / "generator_gan.pt", weights(generator), {**meta, "phase": "gan"})
+            psnr_file = outdir / "generator_psnr.pt"
+            if not psnr_file.is_file():
+                raise InputError(f"{psnr_file} is missing (needed for network interpolation); delete {outdir} and retrain")
+            psnr_model, _ = load_generator(psnr_file)
+            mixed = interpolate_state(psnr_model.state_dict(), weights(generator).state_dict(), s.interpolation_alpha)
+            save_generator(final, weights(generator), {**meta, "phase": "interpolated",
+                           "interpolation_alpha": s.interpolation_alpha}, state_dict=mixed)  # fmt: skip
+        log.info("wrote %s (step %d)", final, step)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return final
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so the saved config.yaml reads back as an ordinary config."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
