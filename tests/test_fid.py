@@ -1,0 +1,265 @@
+"""FID on fixed random crops, the FID Inception network's weights policy, score rows and table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from skimage import data as skdata
+
+from rwsr.cli import main
+from rwsr.errors import InputError
+from rwsr.evaluate import reference_folders
+from rwsr.evaluate.fid import (
+    CropProtocol,
+    crop_positions,
+    frechet_distance,
+    frechet_moments,
+    iter_crops,
+    load_statistics,
+    save_statistics,
+    set_statistics,
+)
+from rwsr.evaluate.table import COLUMNS, gather_table, write_rows
+from rwsr.io.images import write_image
+
+NOISE_LEVELS = (0.0, 0.03, 0.06, 0.12)
+CPU = torch.device("cpu")
+# Inputs resized to 96 rather than pytorch-fid's 299: ten times less CPU for the same behaviour.
+FAST_SIDE = 96
+
+
+@pytest.fixture(scope="module")
+def noisy_sets(tmp_path_factory) -> dict[float, object]:
+    """The same three photo tiles, clean and with three levels of Gaussian noise."""
+    root = tmp_path_factory.mktemp("fid_sets")
+    rng = np.random.default_rng(0)
+    photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea()]
+    folders = {}
+    for level in NOISE_LEVELS:
+        folder = root / f"noise_{level}"
+        for index, photo in enumerate(photos):
+            tile = photo[:128, :128].astype(np.float32) / 255.0
+            write_image(folder / f"tile{index}.png", np.clip(tile + rng.normal(0, level, tile.shape), 0, 1))
+        folders[level] = folder
+    return folders
+
+
+@pytest.fixture(scope="module")
+def random_inception():
+    from rwsr.nn.inception import FIDInception
+
+    return FIDInception(weights="random", seed=0, input_side=FAST_SIDE)
+
+
+def test_crop_positions_are_seeded_inside_and_area_weighted():
+    sizes = [(100, 100), (100, 100 + 2 * 69)]  # 69x69 vs 69x207 crop positions: 1 to 3
+    protocol = CropProtocol(crop_size=32, crop_count=4000, seed=3)
+    plan = crop_positions(sizes, protocol)
+    assert np.array_equal(plan, crop_positions(sizes, protocol))
+    assert not np.array_equal(plan, crop_positions(sizes, CropProtocol(32, 4000, seed=4)))
+    heights = np.array([h for h, _ in sizes])[plan[:, 0]]
+    widths = np.array([w for _, w in sizes])[plan[:, 0]]
+    assert (plan[:, 1] >= 0).all() and (plan[:, 1] + 32 <= heights).all()
+    assert (plan[:, 2] >= 0).all() and (plan[:, 2] + 32 <= widths).all()
+    assert abs(np.mean(plan[:, 0] == 1) - 0.75) < 0.03
+    # Uniform over positions: the far edge of the wide image is reached as often as its near edge.
+    lefts = plan[plan[:, 0] == 1, 2]
+    assert abs(np.mean(lefts < 69) - np.mean(lefts >= 138)) < 0.05
+
+
+def test_image_smaller_than_crop_is_named(noisy_sets):
+    paths = sorted(noisy_sets[0.0].iterdir())
+    with pytest.raises(InputError, match=r"tile0\.png.*evaluate\.crop_size"):
+        next(iter_crops(paths, CropProtocol(crop_size=200, crop_count=10, seed=0), "test set"))
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_noise(noisy_sets, random_inception):
+    protocol = CropProtocol(crop_size=64, crop_count=20, seed=0)
+    stats = {level: set_statistics([path], protocol, random_inception, 10, CPU) for level, path in noisy_sets.items()}
+    again = set_statistics([noisy_sets[0.0]], protocol, random_inception, 7, CPU)  # other batching, same crops
+    clean = stats[0.0]
+    distances = [frechet_distance(stats[level], clean) for level in NOISE_LEVELS[1:]]
+    assert abs(frechet_distance(again, clean)) < 1e-3 * distances[0]
+    assert distances[0] > 0
+    assert all(a < b for a, b in zip(distances, distances[1:])), distances
+    assert clean.inception_weights == "random" and clean.n_images == 3
+
+
+@pytest.mark.parametrize("n, dim", [(400, 48), (20, 48)])  # full-rank and singular covariances
+def test_frechet_distance_agrees_with_pytorch_fid(n, dim):
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, dim)) @ rng.normal(size=(dim, dim))
+    y = rng.normal(size=(n, dim)) @ rng.normal(size=(dim, dim)) * 0.7 + 0.3
+    moments = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    expected = calculate_frechet_distance(*moments)
+    assert expected > 1
+    assert frechet_moments(*moments) == pytest.approx(expected, rel=1e-6)
+    assert frechet_moments(*moments[:2], *moments[:2]) == pytest.approx(0.0, abs=1e-6 * expected)
+
+
+@pytest.mark.slow
+def test_frechet_distance_agrees_with_pytorch_fid_at_2048_dimensions():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(0)
+    x, y = rng.gamma(2.0, size=(3000, 2048)), rng.gamma(2.2, size=(3000, 2048))
+    moments = (x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+    assert frechet_moments(*moments) == pytest.approx(calculate_frechet_distance(*moments), rel=1e-5)
+
+
+def test_statistics_round_trip_and_protocol_mismatch(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(50, 8))
+    stats_args = dict(mu=features.mean(0), sigma=np.cov(features, rowvar=False), inception_weights="random")
+    from rwsr.evaluate.fid import SetStatistics
+
+    stats = SetStatistics(**stats_args, protocol=CropProtocol(64, 50, 0), n_images=4, sources=("a", "b"))
+    save_statistics(tmp_path / "ref.npz", stats)
+    loaded = load_statistics(tmp_path / "ref.npz")
+    assert loaded.protocol == stats.protocol and loaded.sources == ("a", "b") and loaded.n_images == 4
+    assert frechet_distance(loaded, stats) == pytest.approx(0.0, abs=1e-6)
+    other = SetStatistics(**stats_args, protocol=CropProtocol(64, 50, 1), n_images=4, sources=())
+    with pytest.raises(InputError, match="recompute"):
+        frechet_distance(other, stats)
+    (tmp_path / "bad.npz").write_text("not numpy")
+    with pytest.raises(InputError, match=r"bad\.npz"):
+        load_statistics(tmp_path / "bad.npz")
+
+
+def pytorch_fid_state_dict(monkeypatch) -> tuple[dict[str, torch.Tensor], torch.nn.Module]:
+    """A perturbed state dict of exactly pytorch-fid's FID Inception, and pytorch-fid's own
+    InceptionV3 loaded with it (pytorch-fid's builder is intercepted where it would download)."""
+    import pytorch_fid.inception as pfi
+
+    built, loaded = [], []
+    original = pfi._inception_v3
+    monkeypatch.setattr(pfi, "_inception_v3", lambda *a, **k: built.append(original(*a, **k)) or built[-1])
+    generator = torch.Generator().manual_seed(0)
+
+    def fake_download(*args, **kwargs):
+        state = {}
+        for key, value in built[-1].state_dict().items():
+            if value.is_floating_point():
+                noise = 0.05 * torch.randn(value.shape, generator=generator)
+                value = value.abs() + 0.5 if key.endswith("running_var") else value + noise
+            state[key] = value
+        loaded.append(state)
+        return state
+
+    monkeypatch.setattr(pfi, "load_state_dict_from_url", fake_download)
+    reference = pfi.InceptionV3([pfi.InceptionV3.DEFAULT_BLOCK_INDEX]).eval()
+    return loaded[-1], reference
+
+
+def test_auto_loads_pytorch_fid_weights_from_torch_home(tmp_path, monkeypatch):
+    from pytorch_fid.inception import FID_WEIGHTS_URL
+
+    from rwsr.nn.inception import FIDInception
+
+    state, reference = pytorch_fid_state_dict(monkeypatch)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(state, checkpoints / FID_WEIGHTS_URL.rsplit("/", 1)[-1])
+
+    net = FIDInception(weights="auto")
+    assert net.weights.source == "imagenet" and str(checkpoints) in net.weights.describe()
+    images = torch.rand(2, 3, 80, 96, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        expected = reference(images)[0].flatten(1)
+        assert torch.allclose(net(images), expected, atol=1e-5)
+        assert net(images).shape == (2, 2048)
+
+
+def test_auto_without_weights_file_is_random_and_loud(tmp_path, monkeypatch, caplog):
+    from rwsr.nn.inception import FIDInception
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    net = FIDInception(weights="auto", seed=5)
+    assert net.weights.describe() == "random"
+    assert "RANDOM weights" in caplog.text and "evaluate.inception_weights" in caplog.text
+    same = FIDInception(weights="random", seed=5)
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), same.state_dict().values()))
+
+
+def test_foreign_weights_file_names_the_config_key(tmp_path):
+    from rwsr.nn.inception import FIDInception
+
+    torch.save({"fc.weight": torch.zeros(3, 3)}, tmp_path / "foreign.pth")
+    with pytest.raises(InputError, match=r"evaluate\.inception_weights.*foreign\.pth"):
+        FIDInception(weights=str(tmp_path / "foreign.pth"))
+
+
+def row(model: str, variant: str, **changes) -> dict:
+    base = dict(
+        model=model, variant=variant, scale=4, fid=1.5, psnr_y=25.0, ssim_y=0.7, n_images=3, crop_size=64,
+        crop_count=10, seed=0, inception_weights="random", reference="results/data/hr", n_reference_images=5, border=4,
+    )  # fmt: skip
+    return {**base, **changes}
+
+
+def test_table_gathers_sorts_and_refuses_mixed_protocols(tmp_path):
+    files = []
+    for name, variant in (("esrgan", "bicubic-pairs"), ("bicubic", "bicubic-upscale"), ("esrgan", "pipeline")):
+        files.append(tmp_path / f"{name}__{variant}.csv")
+        write_rows(files[-1], [row(name, variant)])
+    table = gather_table(files, tmp_path / "fid.csv")
+    written = pd.read_csv(tmp_path / "fid.csv")
+    assert list(written.columns) == list(COLUMNS)
+    assert list(zip(written.model, written.variant)) == [
+        ("bicubic", "bicubic-upscale"), ("esrgan", "pipeline"), ("esrgan", "bicubic-pairs"),
+    ]  # fmt: skip
+    assert len(table) == 3
+
+    write_rows(tmp_path / "other.csv", [row("bebygan", "pipeline", seed=1)])
+    with pytest.raises(InputError, match=r"'seed'.*other\.csv"):
+        gather_table([*files, tmp_path / "other.csv"], tmp_path / "mixed.csv")
+    with pytest.raises(InputError, match="more than one row"):
+        gather_table([files[0], files[0]], tmp_path / "dup.csv")
+    assert not (tmp_path / "mixed.csv").exists()
+
+
+def test_reference_folders_follow_config():
+    config = {"evaluate": {"reference": ["hr", "val_hr"]}, "data": {"val_hr": "demo", "hr": "demo"}}
+    assert [p.name for p in reference_folders(config)] == ["hr", "val_hr"]
+    config["data"]["val_hr"] = None
+    assert [p.name for p in reference_folders(config)] == ["hr"]
+    config["evaluate"]["reference"] = ["val_hr"]
+    with pytest.raises(InputError, match="evaluate.reference"):
+        reference_folders(config)
+
+
+def test_cli_writes_one_row_and_gathers_the_table(noisy_sets, tmp_path, monkeypatch, capsys):
+    from rwsr.evaluate import table
+    from rwsr.nn.inception import FIDInception
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(
+        table,
+        "build_inception",
+        lambda config: FIDInception(config["evaluate"]["inception_weights"], seed=config["seed"], input_side=FAST_SIDE),
+    )
+    config = '{"evaluate": {"crop_size": 64, "crop_count": 10, "batch_size": 10}}'
+    ref = tmp_path / "ref.npz"
+    assert main(["fid-reference", "--reference", str(noisy_sets[0.0]), "--out", str(ref), "--config", config]) == 0
+    args = ["evaluate", "--sr", str(noisy_sets[0.06]), "--reference", str(ref), "--ground-truth", str(noisy_sets[0.0])]
+    row_args = ["--model", "esrgan", "--variant", "pipeline", "--out", str(tmp_path / "row.csv")]
+    assert main([*args, *row_args, "--config", config]) == 0
+    (written,) = pd.read_csv(tmp_path / "row.csv").to_dict("records")
+    assert written["model"] == "esrgan" and written["variant"] == "pipeline"
+    assert written["fid"] > 0 and written["crop_count"] == 10 and written["crop_size"] == 64
+    assert written["inception_weights"] == "random" and written["n_images"] == 3
+    assert written["reference"] == str(noisy_sets[0.0]) and written["n_reference_images"] == 3
+    assert 15 < written["psnr_y"] < 40 and 0 < written["ssim_y"] < 1 and written["border"] == 4
+
+    # A statistics file made under another protocol is refused, not silently compared.
+    other = '{"evaluate": {"crop_size": 64, "crop_count": 11, "batch_size": 10}}'
+    row_args = ["--model", "m", "--variant", "pipeline", "--out", str(tmp_path / "x.csv")]
+    assert main([*args, *row_args, "--config", other]) == 2
+    assert "recompute" in capsys.readouterr().err
+    assert main(["fid-table", "--rows", str(tmp_path / "row.csv"), "--out", str(tmp_path / "fid.csv")]) == 0
+    assert pd.read_csv(tmp_path / "fid.csv").shape == (1, len(COLUMNS))

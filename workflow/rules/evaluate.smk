@@ -1,0 +1,102 @@
+# Evaluate stage: FID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
+# against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
+
+from rwsr.evaluate import reference_folders
+
+# (model, variant) rows of the table: the SR model on both pair sets, and plain bicubic upscaling.
+EVALUATED = [
+    (config["sr"]["model"], "pipeline"),
+    (config["sr"]["model"], "bicubic-pairs"),
+    ("bicubic", "bicubic-upscale"),
+]
+REFERENCE_SETS = [folder.name for folder in reference_folders(config, DATA)]
+
+
+def get_evaluated_outputs(wildcards):
+    """The folder of super-resolved validation images a row scores."""
+    if wildcards.row_variant == "bicubic-upscale":
+        return "results/evaluate/bicubic-upscale/val"
+    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/val"
+
+
+def get_ground_truth():
+    return get_prepared("val_hr") if "val_hr" in IMAGES else []
+
+
+def get_score_rows():
+    return [f"results/evaluate/rows/{model}__{variant}.csv" for model, variant in EVALUATED]
+
+
+rule evaluate_bicubic_upscale:
+    input:
+        get_prepared("val_lr"),
+    output:
+        directory("results/evaluate/bicubic-upscale/val"),
+    log:
+        "logs/evaluate/bicubic_upscale.log",
+    benchmark:
+        "benchmarks/evaluate/bicubic_upscale.tsv"
+    params:
+        settings=settings(),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr upscale-bicubic --input {DATA}/val_lr --output {output} --config {params.settings:q} > {log} 2>&1"
+
+
+rule evaluate_reference:
+    input:
+        [get_prepared(name) for name in REFERENCE_SETS],
+    output:
+        "results/evaluate/reference_stats.npz",
+    log:
+        "logs/evaluate/reference.log",
+    benchmark:
+        "benchmarks/evaluate/reference.tsv"
+    params:
+        settings=settings("evaluate"),
+        folders=[f"{DATA}/{name}" for name in REFERENCE_SETS],
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr fid-reference --reference {params.folders:q} --out {output} --config {params.settings:q} > {log} 2>&1"
+
+
+rule evaluate_score:
+    input:
+        sr=get_evaluated_outputs,
+        reference="results/evaluate/reference_stats.npz",
+        ground_truth=get_ground_truth(),
+    output:
+        "results/evaluate/rows/{row_model}__{row_variant}.csv",
+    log:
+        "logs/evaluate/{row_model}__{row_variant}.log",
+    benchmark:
+        "benchmarks/evaluate/{row_model}__{row_variant}.tsv"
+    params:
+        settings=settings("evaluate"),
+        ground_truth=f"--ground-truth {DATA}/val_hr" if "val_hr" in IMAGES else "",
+    wildcard_constraints:
+        row_model=alternatives({model for model, _ in EVALUATED}),
+        row_variant=alternatives({variant for _, variant in EVALUATED}),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr evaluate --sr {input.sr} --reference {input.reference} {params.ground_truth} "
+        "--model {wildcards.row_model} --variant {wildcards.row_variant} --out {output} "
+        "--config {params.settings:q} > {log} 2>&1"
+
+
+rule evaluate_table:
+    input:
+        get_score_rows(),
+    output:
+        report("results/fid.csv", caption="../report/fid.rst", category="Scores"),
+    log:
+        "logs/evaluate/table.log",
+    benchmark:
+        "benchmarks/evaluate/table.tsv"
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr fid-table --rows {input} --out {output} > {log} 2>&1"

@@ -1,0 +1,30 @@
+"""The evaluate stage: FID on fixed random crops, PSNR/SSIM on Y, the score table results/fid.csv.
+
+Kept free of heavy imports: the Snakefile calls `reference_folders` while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from rwsr.errors import InputError
+
+# The row kinds of results/fid.csv: the SR model trained on the pipeline's realistic pairs, the
+# same model trained on clean bicubic pairs (the ablation), and plain bicubic upscaling.
+VARIANTS = ("pipeline", "bicubic-pairs", "bicubic-upscale")
+
+# Data sets (folders under results/data) that may serve as the clean FID reference.
+REFERENCE_SETS = ("hr", "val_hr")
+
+
+def reference_folders(config: Mapping[str, Any], data_root: str | Path = "results/data") -> list[Path]:
+    """The folders of config key evaluate.reference, skipping val_hr when data.val_hr is null
+    (there is no validation ground truth then, and hr alone is the reference)."""
+    names = [name for name in config["evaluate"]["reference"] if config["data"][name] is not None]
+    if not names:
+        raise InputError(
+            "config key 'evaluate.reference' names no available set (val_hr is null in data.val_hr); add hr"
+        )
+    return [Path(data_root) / name for name in names]

@@ -1,0 +1,155 @@
+"""Score rows (one per model and training-data variant) and the table results/fid.csv.
+
+Each row carries its whole protocol (crop size and count, seed, Inception weights, reference
+sets), so a row read on its own, or next to rows from another run, says how it was measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rwsr.errors import InputError
+from rwsr.evaluate import VARIANTS
+from rwsr.evaluate.fid import (
+    CropProtocol,
+    SetStatistics,
+    frechet_distance,
+    load_statistics,
+    save_statistics,
+    require_protocol,
+    set_statistics,
+)
+from rwsr.evaluate.metrics import score_folder
+from rwsr.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "model", "variant", "scale", "fid", "psnr_y", "ssim_y", "n_images",
+    "crop_size", "crop_count", "seed", "inception_weights", "reference", "n_reference_images", "border",
+)  # fmt: skip
+# Columns that must agree across the table: scores under different protocols do not compare.
+PROTOCOL_COLUMNS = ("scale", "crop_size", "crop_count", "seed", "inception_weights", "reference")
+
+
+def build_inception(config: Mapping[str, Any]):
+    from rwsr.nn.inception import FIDInception
+
+    return FIDInception(
+        weights=config["evaluate"]["inception_weights"], config_key="evaluate.inception_weights", seed=config["seed"]
+    )
+
+
+def reference_statistics(
+    config: Mapping[str, Any], reference: Sequence[str | Path], model, device
+) -> SetStatistics:
+    """The reference side: a statistics file from `rwsr fid-reference`, or folders to crop now."""
+    protocol = CropProtocol.from_config(config)
+    if len(reference) == 1 and Path(reference[0]).suffix == ".npz":
+        stats = load_statistics(reference[0])
+        require_protocol(stats, protocol, model.weights.describe(), f"reference statistics {reference[0]}")
+        return stats
+    return set_statistics(
+        reference, protocol, model, config["evaluate"]["batch_size"], device, what="FID reference folder"
+    )
+
+
+def build_reference_statistics(config: Mapping[str, Any], folders: Sequence[str | Path], out: str | Path) -> None:
+    """Crop and embed the reference once, so each row's job only embeds its own SR outputs."""
+    from rwsr.device import resolve_device
+
+    device = resolve_device(config["device"])
+    inception = build_inception(config).to(device)
+    stats = set_statistics(
+        folders, CropProtocol.from_config(config), inception, config["evaluate"]["batch_size"], device,
+        what="FID reference folder",
+    )  # fmt: skip
+    save_statistics(out, stats)
+
+
+def evaluate_row(
+    config: Mapping[str, Any],
+    sr_dir: str | Path,
+    reference: Sequence[str | Path],
+    model_name: str,
+    variant: str,
+    ground_truth: str | Path | None = None,
+) -> dict[str, Any]:
+    """One table row: FID of the SR outputs against the reference, PSNR/SSIM (Y) against
+    the ground truth when given (empty otherwise)."""
+    from rwsr.device import resolve_device
+
+    if variant not in VARIANTS:
+        raise InputError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    scale = config["scale"]
+    quality = score_folder(sr_dir, ground_truth, border=scale) if ground_truth is not None else None
+    device = resolve_device(config["device"])
+    inception = build_inception(config).to(device)
+    protocol = CropProtocol.from_config(config)
+    batch_size = config["evaluate"]["batch_size"]
+    ref = reference_statistics(config, reference, inception, device)
+    sr = set_statistics([sr_dir], protocol, inception, batch_size, device, what="SR output folder")
+    fid = frechet_distance(sr, ref)
+    log.info("%s / %s: FID %.3f (%d crops of %d px)", model_name, variant, fid, protocol.crop_count, protocol.crop_size)
+    return {
+        "model": model_name,
+        "variant": variant,
+        "scale": scale,
+        "fid": fid,
+        "psnr_y": quality["psnr_y"] if quality else math.nan,
+        "ssim_y": quality["ssim_y"] if quality else math.nan,
+        "n_images": sr.n_images,
+        "crop_size": protocol.crop_size,
+        "crop_count": protocol.crop_count,
+        "seed": protocol.seed,
+        "inception_weights": sr.inception_weights,
+        "reference": "+".join(ref.sources),
+        "n_reference_images": ref.n_images,
+        "border": scale,
+    }
+
+
+def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def read_rows(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path)
+    except Exception as error:
+        raise InputError(f"cannot read score rows from {path}: {error}") from error
+    missing = [column for column in COLUMNS if column not in frame.columns]
+    if missing:
+        raise InputError(
+            f"score rows {path} lack the column(s) {', '.join(missing)}; rewrite them with `rwsr evaluate`"
+        )
+    return frame
+
+
+def gather_table(row_files: Sequence[str | Path], out: str | Path) -> pd.DataFrame:
+    """Concatenate row files into one table; refuses duplicates and mixed protocols."""
+    frames = [read_rows(path).assign(_file=str(path)) for path in row_files]
+    if not frames:
+        raise InputError("no score rows given")
+    table = pd.concat(frames, ignore_index=True)
+    duplicated = table[table.duplicated(["model", "variant"], keep=False)]
+    if not duplicated.empty:
+        raise InputError(f"the same model and variant appear in more than one row: {', '.join(duplicated['_file'])}")
+    for column in PROTOCOL_COLUMNS:
+        if table[column].nunique(dropna=False) > 1:
+            values = "; ".join(f"{row['_file']}: {row[column]}" for _, row in table.iterrows())
+            raise InputError(f"rows were scored under different '{column}' and do not compare: {values}")
+    order = {variant: rank for rank, variant in enumerate(VARIANTS)}
+    table = table.sort_values(["model", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s)
+    table = table.drop(columns="_file")[list(COLUMNS)]
+    write_rows(out, table.to_dict("records"))
+    return table
