@@ -1,0 +1,88 @@
+"""Run a trained DSGAN generator on images of any size.
+
+The pairs stage calls `load_degrader` once and `degrade_pixels` per image. Large images go
+through in tiles, each with `tile_pad` pixels of real neighbouring context that are cut off
+again, so memory stays bounded and no seams appear where the context covers the generator's
+receptive field (17 pixels for the paper's 8 blocks).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rwsr.device import resolve_device
+from rwsr.errors import InputError
+from rwsr.io.images import discover_images, read_image, to_array, to_tensor, write_image
+
+log = logging.getLogger(__name__)
+
+
+def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The generator of a `rwsr train-degrader` checkpoint, rebuilt from the architecture stored
+    in it, on `device`, in eval mode and without gradients."""
+    from rwsr.degrader.train import CHECKPOINT_KIND, build_generator
+    from rwsr.train.checkpoint import load_checkpoint
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"degrader model not found: {path}")
+    try:
+        state = load_checkpoint(path)
+    except Exception as error:  # truncated or foreign files fail in many ways inside torch.load
+        raise InputError(f"cannot read degrader model {path}: {error}") from error
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        raise InputError(f"{path} is not a DSGAN degrader checkpoint written by `rwsr train-degrader`")
+    device = resolve_device(device) if isinstance(device, str) else device
+    generator = build_generator(state["architecture"])
+    generator.load_state_dict(state["generator"])
+    generator.requires_grad_(False)
+    return generator.to(device).eval()
+
+
+def degrade_pixels(
+    generator: torch.nn.Module,
+    pixels: np.ndarray,
+    device: str | torch.device = "cpu",
+    tile: int = 512,
+    tile_pad: int = 16,
+) -> np.ndarray:
+    """Degrade one HxWx3 float32 [0, 1] image; returns the same size, clipped to [0, 1]."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an HxWx3 image, got shape {pixels.shape}")
+    if tile < 1 or tile_pad < 0:
+        raise ValueError(f"tile must be positive and tile_pad non-negative, got {tile} and {tile_pad}")
+    device = resolve_device(device) if isinstance(device, str) else device
+    height, width = pixels.shape[:2]
+    image = to_tensor(pixels)
+    output = np.empty_like(pixels, dtype=np.float32)
+    with torch.no_grad():
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                bottom, right = min(top + tile, height), min(left + tile, width)
+                # Context comes from the image itself; only the image's own borders see padding,
+                # exactly as when the whole image goes through at once.
+                y0, x0 = max(top - tile_pad, 0), max(left - tile_pad, 0)
+                y1, x1 = min(bottom + tile_pad, height), min(right + tile_pad, width)
+                result = generator(image[:, :, y0:y1, x0:x1].to(device)).clamp(0, 1)
+                output[top:bottom, left:right] = to_array(result)[top - y0 : bottom - y0, left - x0 : right - x0]
+    return output
+
+
+def degrade_folder(model: str | Path, input_dir: str | Path, output_dir: str | Path, device: str = "auto",
+                   tile: int = 512, tile_pad: int = 16) -> list[Path]:  # fmt: skip
+    """Degrade every image of a folder into `<output_dir>/<stem>.png` (8-bit, or 16-bit for 16-bit inputs)."""
+    torch_device = resolve_device(device)
+    generator = load_degrader(model, torch_device)
+    written = []
+    for stem, path in discover_images(input_dir, "images to degrade").items():
+        image = read_image(path)
+        target = Path(output_dir) / f"{stem}.png"
+        write_image(target, degrade_pixels(generator, image.pixels, torch_device, tile, tile_pad),
+                    bit_depth=16 if image.bit_depth > 8 else 8)  # fmt: skip
+        written.append(target)
+        log.info("degraded %s -> %s", path, target)
+    return written

@@ -1,0 +1,332 @@
+"""Train the DSGAN degrader: clean bicubic LR crops (source) in, crops that look like the real LR
+photos (target) out. The two domains are unpaired; the losses tie the output to its input in
+the low frequencies (colour loss, perceptual loss) and to the target domain in the high ones
+(a GAN whose discriminator sees only the high-pass residual).
+
+Reads top to bottom: settings, setup, build or resume, helpers, the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+from rwsr.degrader.frequency import low_pass
+from rwsr.device import resolve_device
+from rwsr.errors import InputError
+from rwsr.io.atomic import write_text_atomic
+from rwsr.io.images import discover_images, read_image, to_array, write_image
+from rwsr.io.losslog import LossLog
+from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
+from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_KIND = "dsgan-degrader"
+# Keys that change the networks' shapes: a checkpoint with other values cannot be loaded.
+ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip",
+                     "discriminator_channels", "filter", "filter_size")  # fmt: skip
+# Keys that only say how often to write things: changing them does not spoil a resume.
+BOOKKEEPING_KEYS = ("checkpoint_every", "log_every", "resume")
+LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr"]
+
+
+# ----------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class DegraderSettings:
+    """The config section `degrader`; defaults are the paper's (its official code's) settings."""
+
+    iterations: int = 64800  # 300 epochs of DF2K (3450 images) at batch 16
+    crop: int = 128  # LR crop side (the paper crops 512 HR pixels, then downscales x4)
+    batch: int = 16
+    lr: float = 2e-4
+    beta1: float = 0.5
+    decay_start: float = 0.5  # fraction of the run after which lr falls linearly to 0
+    weight_color: float = 1.0
+    weight_perceptual: float = 0.01
+    weight_gan: float = 0.005
+    filter: str = "box"
+    filter_size: int = 5
+    generator_channels: int = 64
+    generator_blocks: int = 8
+    generator_skip: bool = False
+    discriminator_channels: int = 64
+    vgg_layer: str = "conv5_4"
+    vgg_weights: str = "auto"
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    resume: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "DegraderSettings":
+        return cls(**config["degrader"])
+
+    def architecture(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in ARCHITECTURE_KEYS}
+
+
+def build_generator(architecture: Mapping[str, Any]) -> DSGANGenerator:
+    return DSGANGenerator(
+        channels=architecture["generator_channels"],
+        blocks=architecture["generator_blocks"],
+        skip=architecture["generator_skip"],
+    )
+
+
+def build_discriminator(architecture: Mapping[str, Any]) -> DSGANDiscriminator:
+    return DSGANDiscriminator(
+        channels=architecture["discriminator_channels"],
+        filter=architecture["filter"],
+        filter_size=architecture["filter_size"],
+    )
+
+
+# ----------------------------------------------------------------------------- data
+class CropPool:
+    """All images of one folder in memory, cut into random square crops on demand.
+
+    LR training sets are small enough to hold (8-bit files stay uint8: 4x less memory), and
+    reading from memory keeps the CPU loop free of decoding; the crops come from a numpy
+    Generator whose state goes into the checkpoint, so a resumed run draws the same crops.
+    """
+
+    def __init__(self, folder: str | Path, what: str):
+        self.images: list[np.ndarray] = []
+        digest = hashlib.sha1()
+        for stem, path in discover_images(folder, what).items():
+            image = read_image(path)
+            pixels = image.pixels
+            self.images.append(np.rint(pixels * 255).astype(np.uint8) if image.bit_depth == 8 else pixels)
+            digest.update(stem.encode() + str(self.images[-1].shape).encode() + self.images[-1].tobytes())
+        # Identifies the training data, so a resume never continues on images other than its own.
+        self.fingerprint = digest.hexdigest()
+        self.smallest = min(min(image.shape[:2]) for image in self.images)
+
+    @staticmethod
+    def _float(image: np.ndarray) -> np.ndarray:
+        return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
+
+    def batch(self, rng: np.random.Generator, size: int, crop: int) -> torch.Tensor:
+        crops = []
+        for index in rng.integers(len(self.images), size=size):
+            image = self.images[index]
+            top = rng.integers(image.shape[0] - crop + 1)
+            left = rng.integers(image.shape[1] - crop + 1)
+            crops.append(self._float(image[top : top + crop, left : left + crop]))
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+    def centre_crops(self, count: int, crop: int) -> list[np.ndarray]:
+        """Fixed crops for the sample grid, so grids from different steps are comparable."""
+        out = []
+        for image in self.images[:count]:
+            top, left = (image.shape[0] - crop) // 2, (image.shape[1] - crop) // 2
+            out.append(self._float(image[top : top + crop, left : left + crop]))
+        return out
+
+
+def write_sample_grid(path: Path, generator: torch.nn.Module, sources: list[np.ndarray],
+                      targets: list[np.ndarray], device: torch.device) -> None:  # fmt: skip
+    """One row per source crop: input | output | a target-domain crop, 2 px white gaps."""
+    rows = []
+    with torch.no_grad():
+        for index, source in enumerate(sources):
+            tensor = torch.from_numpy(source).permute(2, 0, 1)[None].to(device)
+            output = to_array(generator(tensor).clamp(0, 1))
+            target = targets[index % len(targets)]
+            gap = np.ones((source.shape[0], 2, 3), np.float32)
+            rows.append(np.concatenate([source, gap, output, gap, target], axis=1))
+            rows.append(np.ones((2, rows[-1].shape[1], 3), np.float32))
+    write_image(path, np.concatenate(rows[:-1], axis=0))
+
+
+# ----------------------------------------------------------------------------- training
+def train_degrader(
+    source_dir: str | Path,
+    target_dir: str | Path,
+    out: str | Path,
+    settings: DegraderSettings,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    config: Mapping[str, Any] | None = None,
+    log_path: str | Path | None = None,
+    samples_path: str | Path | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train, writing `out` (the final checkpoint), a loss log CSV and a sample grid.
+
+    A resume checkpoint `<out stem>.resume.pt` is written every `checkpoint_every` steps and
+    deleted once `out` exists; with resume=auto a compatible one is continued from.
+    `stop_after` ends the run after that many steps without writing `out`, as a kill would
+    (tests use it). Returns a summary: steps run, steps resumed from, seconds.
+    """
+    # --- setup
+    out = Path(out)
+    resume_path = out.with_name(f"{out.stem}.resume{out.suffix}")
+    log_path = Path(log_path) if log_path else out.with_name("log.csv")
+    samples_path = Path(samples_path) if samples_path else out.with_name("samples.png")
+    torch_device = resolve_device(device)
+    source = CropPool(source_dir, "degrader source images (clean LR)")
+    target = CropPool(target_dir, "degrader target images (real LR)")
+    crop = min(settings.crop, source.smallest, target.smallest)
+    if crop < settings.crop:
+        log.warning("config key 'degrader.crop' is %d but the smallest training image has a side of %d; "
+                    "cropping %d pixels instead", settings.crop, crop, crop)  # fmt: skip
+    if crop < 2 * settings.filter_size:
+        raise InputError(f"degrader training crops of {crop} pixels are too small for the "
+                         f"{settings.filter_size}-pixel filter (config keys 'degrader.crop', 'degrader.filter_size')")  # fmt: skip
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    # --- build or resume
+    generator = build_generator(settings.architecture()).to(torch_device)
+    discriminator = build_discriminator(settings.architecture()).to(torch_device)
+    betas = (settings.beta1, 0.999)
+    optimizer_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=betas)
+    optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr, betas=betas)
+    vgg = None
+    if settings.weight_perceptual > 0:
+        from rwsr.nn.vgg import VGGFeatures
+
+        vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(torch_device)
+    vgg_weights = vgg.weights.describe() if vgg is not None else "unused"
+    run_key = {"seed": seed, "crop": crop, "source": source.fingerprint, "target": target.fingerprint,
+               **resume_relevant(settings)}  # fmt: skip
+    loss_log = LossLog(log_path, LOG_FIELDS)
+    step = 0
+    previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
+    if previous is not None and previous.get("run_key") != run_key:
+        log.warning("ignoring %s: it was made with other settings (%s)", resume_path, differences(previous.get("run_key", {}), run_key))
+        previous = None
+    if previous is not None:
+        generator.load_state_dict(previous["generator"])
+        discriminator.load_state_dict(previous["discriminator"])
+        optimizer_g.load_state_dict(previous["optimizer_g"])
+        optimizer_d.load_state_dict(previous["optimizer_d"])
+        set_rng_states(previous["rng"])
+        rng.bit_generator.state = previous["crop_rng"]
+        step = previous["step"]
+        loss_log.resume_from(step)
+        log.info("resuming from %s at step %d of %d", resume_path, step, settings.iterations)
+    else:
+        loss_log.start()
+    resumed_from = step
+
+    # --- helpers
+    def get_lr(step: int) -> float:
+        """Constant, then linear decay to 0 over the last (1 - decay_start) of the run."""
+        decay_steps = settings.iterations * (1.0 - settings.decay_start)
+        if decay_steps <= 0:
+            return settings.lr
+        return settings.lr * min(1.0, (settings.iterations - step) / decay_steps)
+
+    def checkpoint(step: int) -> dict[str, Any]:
+        return {
+            "kind": CHECKPOINT_KIND,
+            "step": step,
+            "architecture": settings.architecture(),
+            "settings": dataclasses.asdict(settings),
+            "run_key": run_key,
+            "generator": unwrap(generator).state_dict(),
+            "discriminator": unwrap(discriminator).state_dict(),
+            "optimizer_g": optimizer_g.state_dict(),
+            "optimizer_d": optimizer_d.state_dict(),
+            "rng": rng_states(),
+            "crop_rng": rng.bit_generator.state,
+            "vgg_weights": vgg_weights,
+            "config": dict(config) if config is not None else None,
+        }
+
+    def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+        # The paper's -log(sigmoid) form, computed from logits without overflow.
+        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+    sample_sources = source.centre_crops(4, crop)
+    sample_targets = target.centre_crops(4, crop)
+    log.info("DSGAN on %s: %d source and %d target images, %d x %d crops, batch %d, VGG19 weights: %s",
+             torch_device, len(source.images), len(target.images), crop, crop, settings.batch, vgg_weights)  # fmt: skip
+
+    # --- the loop
+    generator.train()
+    discriminator.train()
+    started = time.perf_counter()
+    while step < settings.iterations:
+        lr = get_lr(step)
+        for group in (*optimizer_g.param_groups, *optimizer_d.param_groups):
+            group["lr"] = lr
+        clean = source.batch(rng, settings.batch, crop).to(torch_device)
+        real = target.batch(rng, settings.batch, crop).to(torch_device)
+        fake = generator(clean)
+
+        # Discriminator: target-domain crops are real, generator outputs fake (high-pass only, inside D).
+        discriminator.requires_grad_(True)
+        d_real_logits = discriminator(real)
+        d_fake_logits = discriminator(fake.detach())
+        loss_d = gan_loss(d_real_logits, True) + gan_loss(d_fake_logits, False)
+        optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizer_d.step()
+
+        # Generator: keep the low frequencies (and content) of the input, take the target's high ones.
+        discriminator.requires_grad_(False)
+        loss_gan = gan_loss(discriminator(fake), True)
+        loss_color = F.l1_loss(low_pass(fake, settings.filter, settings.filter_size, valid=True),
+                               low_pass(clean, settings.filter, settings.filter_size, valid=True))  # fmt: skip
+        loss_perceptual = torch.zeros((), device=torch_device)
+        if vgg is not None:
+            loss_perceptual = F.mse_loss(vgg(fake)[settings.vgg_layer], vgg(clean)[settings.vgg_layer])
+        loss_g = (settings.weight_color * loss_color + settings.weight_perceptual * loss_perceptual
+                  + settings.weight_gan * loss_gan)  # fmt: skip
+        optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizer_g.step()
+        step += 1
+
+        if step % settings.log_every == 0 or step == settings.iterations:
+            values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
+                      "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
+                      "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
+            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}"})
+        if step % settings.checkpoint_every == 0 and step < settings.iterations:
+            save_checkpoint(resume_path, checkpoint(step))
+            generator.eval()
+            write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
+            generator.train()
+            log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", step, settings.iterations,
+                     loss_d.item(), loss_g.item(), loss_color.item())  # fmt: skip
+        if stop_after is not None and step >= stop_after:
+            break
+
+    seconds = time.perf_counter() - started
+    summary = {"steps": step, "resumed_from": resumed_from, "seconds": seconds,
+               "iterations_per_second": (step - resumed_from) / max(seconds, 1e-9)}  # fmt: skip
+    if step < settings.iterations:
+        return summary
+    generator.eval()
+    write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
+    save_checkpoint(out, checkpoint(step))
+    if config is not None:
+        write_text_atomic(out.with_name(f"{out.stem}.config.yaml"), yaml.safe_dump(dict(config), sort_keys=False))
+    resume_path.unlink(missing_ok=True)
+    log.info("wrote %s after %d steps (%.1f it/s)", out, step, summary["iterations_per_second"])
+    return summary
+
+
+def resume_relevant(settings: DegraderSettings) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(settings).items() if k not in BOOKKEEPING_KEYS}
+
+
+def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)

@@ -1,0 +1,91 @@
+"""DSGAN networks (Fritsche, Gu, Timofte, "Frequency Separation for Real-World Super-Resolution",
+ICCVW 2019): a same-resolution generator that adds the target domain's degradation to clean
+LR images, and a patch discriminator that judges only the high frequencies.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from rwsr.degrader.frequency import high_pass
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 -> PReLU -> conv3x3, added to the input (SRResNet's block without batch norm)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.PReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class DSGANGenerator(nn.Module):
+    """Clean LR in, degraded LR out, same size; RGB in [0, 1] on both sides.
+
+    Args:
+        channels: feature channels of the head and of every residual block (paper: 64).
+        blocks: number of residual blocks (paper: 8).
+        skip: False (paper): the output is sigmoid(network), bounded to [0, 1], and the identity
+            must be learnt from the colour loss. True: output = input + network, so an untrained
+            generator already passes the image through; this converges in far fewer
+            iterations, which is what a CPU demo can afford.
+
+    There is no noise input, as in the paper's code: the degradation is a deterministic
+    function of the image content (the generator amplifies and reshapes its fine detail).
+    """
+
+    def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False):
+        super().__init__()
+        self.skip = skip
+        self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.PReLU())
+        self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
+        self.tail = nn.Conv2d(channels, 3, 3, padding=1)
+        if skip:
+            # Start at the identity exactly: the residual branch begins silent.
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.tail(self.blocks(self.head(x)))
+        return x + residual if self.skip else torch.sigmoid(residual)
+
+
+class DSGANDiscriminator(nn.Module):
+    """Patch discriminator on the high-frequency part of its input only; returns one logit per
+    pixel (N x 1 x H x W, no sigmoid: the loss applies it, which is numerically safer).
+
+    Args:
+        channels: width of the first conv; the next two have 2x and 4x as many (paper: 64).
+        filter: low-pass filter of the frequency split, "box" (paper default) or "gaussian".
+        filter_size: side of that filter in pixels, odd (paper: 5).
+
+    Stride 1 everywhere and 5x5 kernels: the receptive field (13 px) is local, because noise
+    and compression artefacts are local and the content must not be what D judges.
+    """
+
+    def __init__(self, channels: int = 64, filter: str = "box", filter_size: int = 5):
+        super().__init__()
+        self.filter = filter
+        self.filter_size = filter_size
+        widths = (channels, 2 * channels, 4 * channels)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, widths[0], 5, padding=2),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(widths[0], widths[1], 5, padding=2),
+            nn.BatchNorm2d(widths[1]),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(widths[1], widths[2], 5, padding=2),
+            nn.BatchNorm2d(widths[2]),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(widths[2], 1, 1),
+        )
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(high_pass(images, self.filter, self.filter_size))
