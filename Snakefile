@@ -13,6 +13,11 @@ config.update(load_config(config))
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/kernels.smk"
+include: "workflow/rules/degrader.smk"
+include: "workflow/rules/pairs.smk"
+include: "workflow/rules/sr.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,3 +31,33 @@ def workflow_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def run_snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile in `workdir` with config.yaml overlaid by `config`."""
+    config_path = workdir / "test-config.yaml"
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    config_path.write_text(yaml.safe_dump(deep_merge(base, config or {})))
+    command = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path), *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=workflow_env())
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    lines = result.stdout.splitlines()
+    if "Job stats:" not in lines:
+        return {}
+    jobs = {}
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs

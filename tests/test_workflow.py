@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
-import yaml
 
-from conftest import REPO, workflow_env
-
-
-def snakemake(workdir: Path, *args: str, config: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile with `workdir` as working directory and `config` as its config file."""
-    config_path = workdir / "test-config.yaml"
-    base = yaml.safe_load((REPO / "config.yaml").read_text())
-    config_path.write_text(yaml.safe_dump({**base, **(config or {})}))
-    command = ["snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(config_path), *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=workflow_env())
+from conftest import REPO, planned_jobs, run_snakemake as snakemake
 
 
 def test_lint_passes():
@@ -29,8 +18,13 @@ def test_lint_passes():
 def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
-    for rule in ("data_demo", "data_prepare", "data_downscale"):
-        assert rule in result.stdout
+    jobs = planned_jobs(result)
+    assert jobs["kernels_estimate"] == 3  # one per demo real LR image
+    assert jobs["sr_train"] == 2  # pipeline pairs and bicubic pairs
+    assert jobs["evaluate_score"] == 3  # both variants and the bicubic-upscale baseline
+    for rule in ("data_demo", "data_prepare", "data_downscale", "degrader_train", "pairs_make", "pairs_bicubic",
+                 "evaluate_table"):
+        assert jobs[rule] == 1
     assert not (tmp_path / "results").exists()
 
 
@@ -54,8 +48,7 @@ def test_a_missing_input_folder_is_reported_when_the_dag_is_built(tmp_path):
 
 
 def test_data_stage_runs_and_then_is_up_to_date(tmp_path):
-    small = {"data": {**yaml.safe_load((REPO / "config.yaml").read_text())["data"]}}
-    small["data"]["demo"] = {**small["data"]["demo"], "crop": 128, "max_crops_per_photo": 1}
+    small = {"data": {"demo": {"crop": 128, "max_crops_per_photo": 1}}}
     result = snakemake(tmp_path, "--cores", "2", "data_downscale", config=small)
     assert result.returncode == 0, result.stderr[-3000:]
     lr = sorted((tmp_path / "results/data/hr_bicubic_x4").iterdir())

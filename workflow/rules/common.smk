@@ -1,10 +1,12 @@
 # Shared by every stage file: the image table, wildcard constraints and input functions.
 
 import re
+import shlex
 from pathlib import Path
 
-from rwsr.config import stage_settings
+from rwsr.config import load_schema, stage_settings
 from rwsr.data.sets import active_datasets, source_images, uses_demo
+from rwsr.evaluate import reference_folders
 
 DATA = "results/data"
 DEMO_ROOT = f"{DATA}/demo"
@@ -44,6 +46,90 @@ def get_bicubic_lr():
     return expand(f"{DATA}/hr_bicubic_x{config['scale']}/{{image}}.png", image=sorted(IMAGES["hr"]))
 
 
+def get_pair_sources(wildcards):
+    """Inputs of the pairs stage: the clean HR images plus what pairs.kernel and pairs.noise need."""
+    sources = {"hr": get_prepared("hr")}
+    if config["pairs"]["kernel"] == "pool":
+        sources["kernel_pool"] = "results/kernels/pool.npz"
+    if config["pairs"]["noise"] == "dsgan":
+        sources["degrader"] = "results/degrader/dsgan.pt"
+    if config["pairs"]["noise"] == "patches":
+        sources["real_lr"] = get_prepared("real_lr")
+    return sources
+
+
+def pair_source_flags(input):
+    """rwsr make-pairs flags for the inputs that get_pair_sources chose."""
+    flags = ["--hr", parent(input.hr[0])]
+    if "kernel_pool" in input.keys():
+        flags += ["--kernel-pool", input.kernel_pool]
+    if "degrader" in input.keys():
+        flags += ["--degrader", input.degrader]
+    if "real_lr" in input.keys():
+        flags += ["--real-lr", parent(input.real_lr[0])]
+    return shlex.join(flags)
+
+
+def bicubic_pair_settings():
+    """The bicubic ablation pairs share tiling with the pipeline pairs but ignore pairs.kernel and
+    pairs.noise, so changing those re-runs only the pipeline branch."""
+    pairs = {**config["pairs"], "kernel": "bicubic", "noise": "none"}
+    return stage_settings({**config, "pairs": pairs}, "pairs")
+
+
+# --- kernels ---
+KERNELS = "results/kernels"
+REAL_LR = sorted(IMAGES["real_lr"])
+
+
+def kernel_outputs(image):
+    """One image's files; kernel_x4.npy only at scale 4."""
+    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv"]
+    return [f"{KERNELS}/{image}/{name}" for name in names]
+
+
+# --- sr ---
+
+# Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv).
+SR_PAIR_SETS = {"pipeline": "results/pairs", "bicubic-pairs": "results/pairs_bicubic"}
+
+
+wildcard_constraints:
+    model=alternatives(load_schema()["properties"]["sr"]["properties"]["model"]["enum"]),
+    variant=alternatives(SR_PAIR_SETS),
+
+
+def get_pairs(wildcards):
+    """The pair set's manifest: its image names are the pairs stage's choice, so the folder is passed on."""
+    return f"{SR_PAIR_SETS[wildcards.variant]}/pairs.csv"
+
+
+# --- evaluate ---
+
+# (model, variant) rows of the table: the SR model on both pair sets, and plain bicubic upscaling.
+EVALUATED = [
+    (config["sr"]["model"], "pipeline"),
+    (config["sr"]["model"], "bicubic-pairs"),
+    ("bicubic", "bicubic-upscale"),
+]
+REFERENCE_SETS = [folder.name for folder in reference_folders(config, DATA)]
+
+
+def get_evaluated_outputs(wildcards):
+    """The folder of super-resolved validation images a row scores."""
+    if wildcards.row_variant == "bicubic-upscale":
+        return "results/evaluate/bicubic-upscale/val"
+    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/val"
+
+
+def get_ground_truth():
+    return get_prepared("val_hr") if "val_hr" in IMAGES else []
+
+
+def get_score_rows():
+    return [f"results/evaluate/rows/{model}__{variant}.csv" for model, variant in EVALUATED]
+
+
 def get_final_targets():
-    """What `snakemake` builds by default: the furthest stage of the pipeline."""
-    return get_bicubic_lr()
+    """What `snakemake` builds by default: the score table at the end of the pipeline."""
+    return ["results/fid.csv"]

@@ -1,31 +1,6 @@
 # Evaluate stage: FID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
 # against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
 
-from rwsr.evaluate import reference_folders
-
-# (model, variant) rows of the table: the SR model on both pair sets, and plain bicubic upscaling.
-EVALUATED = [
-    (config["sr"]["model"], "pipeline"),
-    (config["sr"]["model"], "bicubic-pairs"),
-    ("bicubic", "bicubic-upscale"),
-]
-REFERENCE_SETS = [folder.name for folder in reference_folders(config, DATA)]
-
-
-def get_evaluated_outputs(wildcards):
-    """The folder of super-resolved validation images a row scores."""
-    if wildcards.row_variant == "bicubic-upscale":
-        return "results/evaluate/bicubic-upscale/val"
-    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/val"
-
-
-def get_ground_truth():
-    return get_prepared("val_hr") if "val_hr" in IMAGES else []
-
-
-def get_score_rows():
-    return [f"results/evaluate/rows/{model}__{variant}.csv" for model, variant in EVALUATED]
-
 
 rule evaluate_bicubic_upscale:
     input:
@@ -38,10 +13,11 @@ rule evaluate_bicubic_upscale:
         "benchmarks/evaluate/bicubic_upscale.tsv"
     params:
         settings=settings(),
+        val_lr=lambda wildcards, input: parent(input[0]),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr upscale-bicubic --input {DATA}/val_lr --output {output} --config {params.settings:q} > {log} 2>&1"
+        "rwsr upscale-bicubic --input {params.val_lr:q} --output {output:q} --config {params.settings:q} > {log} 2>&1"
 
 
 rule evaluate_reference:

@@ -1,15 +1,6 @@
 # Kernels stage: KernelGAN on every real LR image, then the pool of kernels the pairs stage draws from.
 # kernels.batched picks one job per image (default) or one job training all images together.
 
-KERNELS = "results/kernels"
-REAL_LR = sorted(IMAGES["real_lr"])
-
-
-def kernel_outputs(image):
-    """One image's files; kernel_x4.npy only at scale 4."""
-    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv"]
-    return [f"{KERNELS}/{image}/{name}" for name in names]
-
 
 if not config["kernels"]["batched"]:
 
@@ -24,13 +15,14 @@ if not config["kernels"]["batched"]:
             "benchmarks/kernels/{image}.tsv"
         params:
             settings=settings("kernels"),
+            outdir=lambda wildcards, output: parent(output[0]),
         threads: 1
         resources:
             gpu=1,
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr kernelgan --input {input:q} --outdir {KERNELS}/{wildcards.image} --threads {threads}"
+            "rwsr kernelgan --input {input:q} --outdir {params.outdir:q} --threads {threads}"
             " --config {params.settings:q} > {log} 2>&1"
 
 else:

@@ -1,20 +1,5 @@
 # SR stage: train ESRGAN on each pair-set variant, then super-resolve the validation LR images.
 
-from rwsr.config import load_schema
-
-# Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv).
-SR_PAIR_SETS = {"pipeline": "results/pairs", "bicubic-pairs": "results/pairs_bicubic"}
-
-
-wildcard_constraints:
-    model=alternatives(load_schema()["properties"]["sr"]["properties"]["model"]["enum"]),
-    variant=alternatives(SR_PAIR_SETS),
-
-
-def get_pairs(wildcards):
-    """The pair set's manifest: its image names are the pairs stage's choice, so the folder is passed on."""
-    return f"{SR_PAIR_SETS[wildcards.variant]}/pairs.csv"
-
 
 rule sr_train:
     input:
@@ -50,7 +35,8 @@ rule sr_upscale:
         "benchmarks/sr/{model}/{variant}/upscale.tsv"
     params:
         settings=settings("sr"),
+        val_lr=lambda wildcards, input: parent(input.images[0]),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr upscale --model {input.model} --input {DATA}/val_lr --output {output} --config {params.settings:q} > {log} 2>&1"
+        "rwsr upscale --model {input.model:q} --input {params.val_lr:q} --output {output:q} --config {params.settings:q} > {log} 2>&1"

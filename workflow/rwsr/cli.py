@@ -12,9 +12,14 @@ import sys
 from rwsr import __version__
 from rwsr.cliutil import setup_logging
 from rwsr.data import cli as data_cli
+from rwsr.degrader import cli as degrader_cli
 from rwsr.errors import InputError
+from rwsr.evaluate import cli as evaluate_cli
+from rwsr.kernels import cli as kernels_cli
+from rwsr.pairs import cli as pairs_cli
+from rwsr.sr import cli as sr_cli
 
-STAGE_CLIS = (data_cli,)
+STAGE_CLIS = (data_cli, kernels_cli, degrader_cli, pairs_cli, sr_cli, evaluate_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
