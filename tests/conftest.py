@@ -22,6 +22,18 @@ def offline_torch_home(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def one_torch_thread():
+    """One torch thread for compute-heavy tests: the test machine's two cores are shared with
+    subprocesses, and oversubscribed OpenMP threads spin instead of working."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture
 def repo() -> Path:
     return REPO
 

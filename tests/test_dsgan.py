@@ -36,13 +36,7 @@ TINY = DegraderSettings(
 WITH_VGG = dict(weight_perceptual=0.01, vgg_layer="conv1_2", vgg_weights="random")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine's cores are shared; one torch thread avoids oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def smooth_image(rng: np.random.Generator, side: int) -> np.ndarray:

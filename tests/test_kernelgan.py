@@ -26,13 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = {"g_channels": 8, "d_channels": 8, "iterations": 30}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the suite shares two cores, where oversubscribed OpenMP threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
