@@ -24,13 +24,21 @@ def test_defaults_are_filled_for_missing_sections():
 
 
 def test_every_config_yaml_key_is_commented(repo):
+    """Each key has an inline comment or sits in a run of sibling keys headed by a comment."""
     lines = (repo / "config.yaml").read_text().splitlines()
+
+    def indent(line: str) -> int:
+        return len(line) - len(line.lstrip())
+
     for index, line in enumerate(lines):
         stripped = line.strip()
-        if not stripped or stripped.startswith("#") or stripped.endswith(":"):
-            continue  # comments, blank lines and section headers
-        previous = lines[index - 1].strip()
-        assert previous.startswith("#") or "#" in line, f"config.yaml line {index + 1} has no comment: {line!r}"
+        if not stripped or stripped.startswith("#") or stripped.endswith(":") or "#" in line:
+            continue  # comments, blank lines, section headers and inline-commented keys
+        above = index - 1
+        while above >= 0 and lines[above].strip() and not lines[above].strip().startswith("#") \
+                and indent(lines[above]) == indent(line) and not lines[above].strip().endswith(":"):
+            above -= 1  # climb over sibling keys of the same group
+        assert above >= 0 and lines[above].strip().startswith("#"), f"config.yaml line {index + 1} has no comment: {line!r}"
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from rwsr.errors import InputError
 from rwsr.nn.pretrained import BackboneWeights, resolve_weights
 
 VGG19_URL = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
@@ -44,13 +45,25 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"unknown VGG19 layers {unknown}; known: {', '.join(VGG19_CONV_INDEX)}")
         self.layers = tuple(layers)
         self.weights: BackboneWeights = resolve_weights(weights, VGG19_URL, "VGG19", config_key)
+        # Only the convolutional part: torchvision's vgg19() would also initialise its 120M-parameter
+        # classifier, seconds of work for layers a perceptual loss never runs.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            vgg = torchvision.models.vgg19(weights=None)
+            features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
         if self.weights.state_dict is not None:
-            vgg.load_state_dict(self.weights.state_dict)
+            prefix = "features."
+            state = {k[len(prefix) :]: v for k, v in self.weights.state_dict.items() if k.startswith(prefix)}
+            try:
+                features.load_state_dict(state)
+            except RuntimeError as error:
+                raise InputError(
+                    f"config key '{config_key}': {self.weights.describe()} is not a torchvision VGG19 state dict: {error}"
+                ) from error
         last = max(VGG19_CONV_INDEX[name] for name in self.layers)
-        self.features = vgg.features[: last + 1].eval()
+        self.features = features[: last + 1].eval()
+        for layer in self.features:
+            if isinstance(layer, nn.ReLU):
+                layer.inplace = False  # in place, it would overwrite the pre-activation features already tapped
         self.features.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
