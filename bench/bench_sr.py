@@ -1,10 +1,14 @@
-"""SR stage speed: training iterations/s (PSNR and GAN phase) and inference megapixels/s.
+"""SR stage speed: training iterations/s (PSNR and GAN phase) and inference megapixels/s;
+ESRGAN's and BebyGAN's GAN-phase step time and peak memory side by side; the best-buddy loss's
+chunked versus dense score matrix.
 
     python bench/bench_sr.py          # demo model sizes (config.yaml), CPU (+ GPU with bf16 AMP when present)
     python bench/bench_sr.py --full   # also the paper's model (configs/full.yaml); small batch on CPU
 
 Training speed goes through the real loop (rwsr.sr.train.train_sr): two runs of different
-lengths, so start-up (loading pairs, building VGG19) cancels in the difference.
+lengths, so start-up (loading pairs, building VGG19) cancels in the difference. Peak memory is
+that of one GAN step above what the networks and data already hold: torch's allocator peak on
+GPU, the resident-set high-water mark of a fresh process on CPU.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import multiprocessing
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +28,11 @@ import torch
 from rwsr.config import load_config
 from rwsr.io.images import write_image
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
+from rwsr.sr import bebygan_losses
+from rwsr.sr.data import crop_batch, load_pair_folder
 from rwsr.sr.train import SRSettings, build_networks, settings_from_config, train_sr
 from rwsr.sr.upscale import upscale_tensor
+from rwsr.train.gan import discriminator_step, judge, set_requires_grad
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,6 +82,128 @@ def inference_speed(settings: SRSettings, device: torch.device, lr_side: int, re
     return repeats * (lr_side * settings.scale) ** 2 / 1e6 / (time.perf_counter() - start)
 
 
+class PeakMemory:
+    """Peak memory in MB above the level at entry: torch's allocator peak on CUDA; on CPU the
+    resident-set high-water mark, reset at entry through /proc/self/clear_refs (Linux)."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.mb = device, float("nan")
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+        else:
+            with open("/proc/self/clear_refs", "w") as refs:
+                refs.write("5")  # resets VmHWM to the current resident set
+            self.start = _proc_status_kib("VmRSS") * 1024
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.mb = (torch.cuda.max_memory_allocated() - self.start) / 2**20
+        else:
+            self.mb = (_proc_status_kib("VmHWM") * 1024 - self.start) / 2**20
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+
+
+def in_fresh_process(device: torch.device, function, *args):
+    """function(*args), on CPU in a spawned process: memory the allocator already holds from
+    earlier measurements would hide new allocations from the resident set."""
+    if device.type == "cuda":
+        return function(*args)
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def gan_step_profile(s: SRSettings, pairs_dir: Path, steps: int = 3) -> tuple[float, float]:
+    """(seconds per step, peak MB) of GAN-phase steps (generator update, then discriminator update)
+    through the model's loss object, as the training loop runs them. Peak: the first step, above
+    the loaded networks and pairs; time: the mean of the later steps (no first-step allocations)."""
+    device = torch.device(s.device)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if s.amp == "bf16" else nullcontext()
+    generator, discriminator, loss_fn = (module.to(device) for module in build_networks(s))
+    opt_g = torch.optim.Adam(generator.parameters(), s.gan_lr, betas=s.betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), s.gan_lr, betas=s.betas)
+    lr, hr = (t.to(device) for t in crop_batch(load_pair_folder(pairs_dir, s.scale), s.batch, s.crop, s.seed, 0))
+
+    def step() -> None:
+        opt_g.zero_grad(set_to_none=True)
+        with autocast:
+            sr = generator(lr)
+        real, fake = loss_fn.discriminator_inputs(sr, hr, lr)
+        set_requires_grad(discriminator, False)
+        with autocast:
+            g_loss, _ = loss_fn.gan_phase(sr, hr, lr, *judge(discriminator, real, fake))
+        g_loss.backward()
+        opt_g.step()
+        discriminator_step(discriminator, opt_d, real, fake, autocast)
+
+    with PeakMemory(device) as peak:
+        step()
+    start = time.perf_counter()
+    for _ in range(steps - 1):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / max(steps - 1, 1), peak.mb
+
+
+def best_buddy_step(batch: int, side: int, chunk: int, device_type: str) -> tuple[float, float]:
+    """(seconds, peak MB) of one best-buddy loss forward + backward with `chunk` score rows at once."""
+    device = torch.device(device_type)
+    bebygan_losses.CHUNK = chunk
+    generator = torch.Generator().manual_seed(0)
+    hr = torch.rand(batch, 3, side, side, generator=generator).to(device)
+    sr = torch.rand(batch, 3, side, side, generator=generator).to(device).requires_grad_(True)
+    with PeakMemory(device) as peak:
+        start = time.perf_counter()
+        bebygan_losses.best_buddy_loss(sr, hr).backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    return seconds, peak.mb
+
+
+def compare_gan_phase(sizes: dict[str, SRSettings], devices: list[torch.device], pairs: Path) -> None:
+    print("\nGAN phase, same generator, crops and batch: ESRGAN vs BebyGAN (best-buddy, back-projection, 3-layer VGG, masked D)")
+    print(f"{'size':5} {'device':6} {'amp':5} {'batch':>5} {'crop':>4} {'esrgan s/step':>13} {'bebygan s/step':>14} "
+          f"{'esrgan step MB':>14} {'bebygan step MB':>15}")  # fmt: skip
+    for name, settings in sizes.items():
+        for device in devices:
+            on_gpu = device.type == "cuda"
+            batch = settings.batch if on_gpu or name == "demo" else 2
+            steps = 20 if on_gpu else 3  # a CPU GAN step takes seconds, even at demo size
+            seconds, peak = {}, {}
+            for model in ("esrgan", "bebygan"):
+                s = dataclasses.replace(
+                    settings, model=model, device=device.type, batch=batch, vgg_weights="random",
+                    amp="bf16" if on_gpu else "none", channels_last=on_gpu,
+                    discriminator="vgg128" if settings.crop == 128 else "patch",
+                )  # fmt: skip
+                seconds[model], peak[model] = in_fresh_process(device, gan_step_profile, s, pairs, steps)
+            print(f"{name:5} {device.type:6} {s.amp:5} {batch:5d} {settings.crop:4d} {seconds['esrgan']:13.3f} "
+                  f"{seconds['bebygan']:14.3f} {peak['esrgan']:14.0f} {peak['bebygan']:15.0f}", flush=True)  # fmt: skip
+
+
+def compare_best_buddy_chunking(devices: list[torch.device], batch: int = 8, side: int = 192) -> None:
+    """The paper's batch of 8 HR crops of 192 px: 4096 SR patches x 5376 candidates per image."""
+    patches = (side // 3) ** 2
+    print(f"\nbest-buddy loss, batch {batch} of {side}-px HR crops ({patches} patches per image), forward + backward, fp32")
+    print(f"{'device':6} {'rows at once':>12} {'seconds':>8} {'peak MB':>8}")
+    for device in devices:
+        for chunk in (bebygan_losses.CHUNK, patches):
+            seconds, peak = in_fresh_process(device, best_buddy_step, batch, side, chunk, device.type)
+            label = f"{chunk}" + (" (dense)" if chunk == patches else "")
+            print(f"{device.type:6} {label:>12} {seconds:8.2f} {peak:8.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also benchmark the paper-size model")
@@ -102,6 +233,8 @@ def main() -> None:
                 mps = inference_speed(s, device, 128 if name == "demo" or on_gpu else 64)
                 print(f"{name:5} {device.type:6} {s.amp:5} {batch:5d} {s.crop:4d} {psnr_speed:10.2f} {gan_speed:9.2f} {mps:11.3f}",
                       flush=True)  # fmt: skip
+        compare_gan_phase(sizes, devices, pairs)
+    compare_best_buddy_chunking(devices)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,15 @@ import torch.nn.functional as F
 
 from rwsr.ops.resize import imresize
 
-# Rows of the SR-patch x candidate distance matrix computed at once: bounds memory to
+# Rows of the SR-patch x candidate score matrix computed at once: bounds memory to
 # CHUNK x candidates floats per image instead of the dense matrix (0.7 GB for 8 crops of 192 px).
 CHUNK = 1024
+
+
+def full_precision(tensor: torch.Tensor) -> torch.autocast:
+    """Autocast off: these losses compare near-identical patches and pixels, which bf16/fp16
+    matmuls (bmm, and the einsum inside imresize) would blur."""
+    return torch.autocast(tensor.device.type, enabled=False)
 
 
 def unfold_patches(images: torch.Tensor, size: int = 3, stride: int = 3) -> torch.Tensor:
@@ -32,34 +38,31 @@ def candidate_patches(hr: torch.Tensor, size: int = 3, stride: int = 3, levels: 
     return torch.cat([unfold_patches(level, size, stride) for level in pyramid], dim=1)
 
 
-def squared_distances(rows: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """||r_i - g_j||^2 for all pairs: B x n x m (clamped at 0 against cancellation)."""
-    dots = torch.bmm(rows, candidates.transpose(1, 2))
-    norms = rows.pow(2).sum(-1, keepdim=True) + candidates.pow(2).sum(-1).unsqueeze(1)
-    return (norms - 2.0 * dots).clamp_min(0.0)
-
-
 def best_buddies(sr: torch.Tensor, hr: torch.Tensor, alpha: float = 1.0, beta: float = 1.0,
                  size: int = 3, stride: int = 3) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(SR patches, chosen buddy patches, chosen candidate indices).
 
     The buddy of SR patch i minimises alpha*||sr_i - g||^2 + beta*||hr_i - g||^2 over the
-    candidates g. Distances are computed in float32 (bf16 cannot tell near-identical patches apart)
-    and without gradient: the choice is a selection, the loss flows through the L1 afterwards.
+    candidates g. Scores are computed in float32 with autocast off (bf16 cannot tell near-identical
+    patches apart) and without gradient: the choice is a selection, the loss flows through the L1
+    afterwards.
     """
-    sr_patches = unfold_patches(sr.float(), size, stride)
-    with torch.no_grad():
-        hr32 = hr.float()
-        hr_patches = unfold_patches(hr32, size, stride)
-        candidates = candidate_patches(hr32, size, stride)
-        chosen = []
-        for start in range(0, sr_patches.shape[1], CHUNK):
-            stop = start + CHUNK
-            score = alpha * squared_distances(sr_patches[:, start:stop].detach(), candidates)
-            score = score + beta * squared_distances(hr_patches[:, start:stop], candidates)
-            chosen.append(score.argmin(dim=2))
-        index = torch.cat(chosen, dim=1)
-    buddies = torch.gather(candidates, 1, index.unsqueeze(-1).expand(-1, -1, candidates.shape[-1]))
+    with full_precision(sr):
+        sr_patches = unfold_patches(sr.float(), size, stride)
+        with torch.no_grad():
+            hr32 = hr.float()
+            candidates = candidate_patches(hr32, size, stride)
+            # alpha*||s - g||^2 + beta*||h - g||^2 = (alpha + beta)*||g||^2 - 2 g.(alpha*s + beta*h) + terms
+            # that do not depend on g: one matrix product per chunk instead of two distance matrices
+            # and their temporaries (a quarter of the peak memory: bench/bench_sr.py).
+            targets = alpha * sr_patches.detach() + beta * unfold_patches(hr32, size, stride)
+            norms = ((alpha + beta) * candidates.pow(2).sum(-1)).unsqueeze(1)
+            chosen = [
+                torch.baddbmm(norms, targets[:, start : start + CHUNK], candidates.transpose(1, 2), alpha=-2.0).argmin(dim=2)
+                for start in range(0, targets.shape[1], CHUNK)
+            ]
+            index = torch.cat(chosen, dim=1)
+        buddies = torch.gather(candidates, 1, index.unsqueeze(-1).expand(-1, -1, candidates.shape[-1]))
     return sr_patches, buddies, index
 
 
@@ -71,7 +74,8 @@ def best_buddy_loss(sr: torch.Tensor, hr: torch.Tensor, alpha: float = 1.0, beta
 
 def back_projection_loss(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
     """L1 between the MATLAB-bicubic downscale of SR and the LR input."""
-    return F.l1_loss(imresize(sr.float(), 1.0 / scale), lr.float())
+    with full_precision(sr):
+        return F.l1_loss(imresize(sr.float(), 1.0 / scale), lr.float())
 
 
 def luminance(images: torch.Tensor) -> torch.Tensor:
@@ -83,7 +87,7 @@ def luminance(images: torch.Tensor) -> torch.Tensor:
 def textured_mask(lr: torch.Tensor, scale: int, window: int = 11, threshold: float = 0.025) -> torch.Tensor:
     """1 where the bicubic-upscaled LR luminance has a local (window x window) standard deviation of
     at least `threshold` (textured), 0 in flat regions; B x 1 x sH x sW, no gradient."""
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(lr):
         luma = luminance(imresize(lr.float(), float(scale)))
         pad = window // 2
         mean = F.avg_pool2d(luma, window, stride=1, padding=pad, count_include_pad=False)

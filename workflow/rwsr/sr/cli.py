@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train-sr", help="train an SR model on a pair set (config key sr)")
-    train.add_argument("--model", help="esrgan (default: config key sr.model)")
+    train.add_argument("--model", help="esrgan or bebygan (default: config key sr.model)")
     train.add_argument("--pairs", required=True, help="pair set folder holding lr/ and hr/ with the same image names")
     train.add_argument("--outdir", required=True, help="folder for generator*.pt, checkpoint.pt, loss.csv, samples/")
     train.add_argument("--val-lr", help="validation LR folder, to log PSNR while training (needs --val-hr)")

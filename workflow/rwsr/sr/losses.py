@@ -7,35 +7,42 @@
 - `gan_phase(sr, hr, lr, real_logits, fake_logits)` -> (loss, parts): the generator loss of the
   GAN phase, given the discriminator's logits for those inputs.
 
-`fields` names the parts, for the loss log. Losses are computed in float32 whatever the autocast
+`fields` names the parts, for the loss log; `from_settings(s)` builds the object from the
+trainer's SRSettings (each model reads its own keys). Losses are computed in float32 whatever the autocast
 dtype: L1 of bf16 differences loses the small values that matter late in training.
 """
 
 from __future__ import annotations
+
+from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from rwsr.nn.vgg import VGGFeatures
+from rwsr.sr.bebygan_losses import back_projection_loss, best_buddy_loss, textured_mask
 from rwsr.train.gan import relativistic_g_loss
 
 
 class PerceptualLoss(nn.Module):
-    """L1 between VGG19 features *before* activation (ESRGAN section 3.3: denser, brighter-consistent)."""
+    """L1 between VGG19 features *before* activation (ESRGAN section 3.3: denser, brighter-consistent),
+    summed over `layers` ({name: weight}, or one layer name with weight 1), from one VGG19 pass."""
 
-    def __init__(self, layer: str = "conv5_4", weights: str = "auto", config_key: str = "sr.vgg_weights", seed: int = 0):
+    def __init__(self, layers: str | Mapping[str, float] = "conv5_4", weights: str = "auto",
+                 config_key: str = "sr.vgg_weights", seed: int = 0):  # fmt: skip
         super().__init__()
-        self.layer = layer
-        self.vgg = VGGFeatures((layer,), weights=weights, config_key=config_key, seed=seed)
+        self.layers = {layers: 1.0} if isinstance(layers, str) else dict(layers)
+        self.vgg = VGGFeatures(tuple(self.layers), weights=weights, config_key=config_key, seed=seed)
 
     def describe(self) -> str:
         return self.vgg.weights.describe()
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            target = self.vgg(hr)[self.layer].float()
-        return F.l1_loss(self.vgg(sr)[self.layer].float(), target)
+            targets = self.vgg(hr)
+        features = self.vgg(sr)
+        return sum(w * F.l1_loss(features[name].float(), targets[name].float()) for name, w in self.layers.items())
 
 
 class ESRGANLoss(nn.Module):
@@ -60,6 +67,11 @@ class ESRGANLoss(nn.Module):
         # A PSNR-only run never builds VGG19 (nor warns about its weights).
         self.perceptual = PerceptualLoss("conv5_4", vgg_weights, "sr.vgg_weights", seed) if need_perceptual else None
 
+    @classmethod
+    def from_settings(cls, s: Any) -> "ESRGANLoss":
+        """From the trainer's SRSettings; VGG19 is built only when there is a GAN phase."""
+        return cls(s.pixel_weight, s.perceptual_weight, s.gan_weight, s.vgg_weights, s.seed, s.gan_iterations > 0)
+
     def describe(self) -> str:
         return self.perceptual.describe() if self.perceptual is not None else "none"
 
@@ -80,3 +92,79 @@ class ESRGANLoss(nn.Module):
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = self.pixel_weight * l_pix + self.perceptual_weight * l_percep + self.gan_weight * l_gan
         return loss, {"l_pix": l_pix.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
+
+
+class BebyGANLoss(nn.Module):
+    """BebyGAN (Li et al., AAAI 2022): best-buddy + back-projection + multi-layer perceptual +
+    region-aware relativistic GAN. The best-buddy loss replaces ESRGAN's pixel L1, so the GAN
+    phase is not pulled towards the blurry average of all plausible textures.
+
+    Args:
+        scale: SR factor (back-projection and the flat-region mask work on the LR grid).
+        best_buddy_weight, best_buddy_alpha, best_buddy_beta: weight of the best-buddy loss and its
+            buddy criterion alpha*||sr - g||^2 + beta*||hr - g||^2 (paper: 1, 1, 1).
+        back_projection_weight: weight of L1(bicubic downscale of SR, LR) (paper: 1).
+        perceptual_layers: VGG19 layers before activation and their weights
+            (paper: conv3_4 1/8, conv4_4 1/4, conv5_4 1/2).
+        perceptual_weight: weight of the perceptual loss (paper: 1).
+        gan_weight: weight of the relativistic average GAN loss (paper: 5e-3).
+        mask_window, mask_threshold: a pixel is flat, and hidden from the discriminator, where the
+            window x window standard deviation of the bicubic-upscaled LR luminance is below the
+            threshold (paper: 11, 0.025).
+        vgg_weights: VGG19 weights choice (auto | imagenet | random | path).
+        seed: seeds VGG19's initialisation when its weights are random.
+        need_perceptual: False builds no VGG19 (a PSNR-only run).
+    """
+
+    fields = ("l_pix", "l_bb", "l_bp", "l_percep", "l_gan")
+
+    def __init__(
+        self, scale: int = 4, best_buddy_weight: float = 1.0, best_buddy_alpha: float = 1.0,
+        best_buddy_beta: float = 1.0, back_projection_weight: float = 1.0,
+        perceptual_layers: Mapping[str, float] | None = None, perceptual_weight: float = 1.0,
+        gan_weight: float = 5e-3, mask_window: int = 11, mask_threshold: float = 0.025,
+        vgg_weights: str = "auto", seed: int = 0, need_perceptual: bool = True,
+    ):  # fmt: skip
+        super().__init__()
+        self.scale = scale
+        self.best_buddy_weight, self.alpha, self.beta = best_buddy_weight, best_buddy_alpha, best_buddy_beta
+        self.back_projection_weight = back_projection_weight
+        self.perceptual_weight, self.gan_weight = perceptual_weight, gan_weight
+        self.mask_window, self.mask_threshold = mask_window, mask_threshold
+        layers = perceptual_layers or {"conv3_4": 1 / 8, "conv4_4": 1 / 4, "conv5_4": 1 / 2}
+        self.perceptual = PerceptualLoss(layers, vgg_weights, "sr.vgg_weights", seed) if need_perceptual else None
+
+    @classmethod
+    def from_settings(cls, s: Any) -> "BebyGANLoss":
+        return cls(
+            s.scale, s.best_buddy_weight, s.best_buddy_alpha, s.best_buddy_beta, s.back_projection_weight,
+            s.perceptual_layers, s.perceptual_weight, s.gan_weight, s.mask_window, s.mask_threshold,
+            s.vgg_weights, s.seed, s.gan_iterations > 0,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        return self.perceptual.describe() if self.perceptual is not None else "none"
+
+    def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        # The paper starts its GAN training from an L1-trained RRDB; this phase trains that model.
+        loss = F.l1_loss(sr.float(), hr.float())
+        return loss, {"l_pix": loss.item()}
+
+    def discriminator_inputs(
+        self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """HR and SR with flat regions zeroed: the discriminator judges texture only, so the
+        generator gains nothing by inventing it on sky and walls."""
+        mask = textured_mask(lr, self.scale, self.mask_window, self.mask_threshold)
+        return hr * mask.to(hr.dtype), sr * mask.to(sr.dtype)
+
+    def gan_phase(
+        self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        l_bb = best_buddy_loss(sr, hr, self.alpha, self.beta)
+        l_bp = back_projection_loss(sr, lr, self.scale)
+        l_percep = self.perceptual(sr, hr) if self.perceptual is not None else sr.new_zeros((), dtype=torch.float32)
+        l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
+        loss = (self.best_buddy_weight * l_bb + self.back_projection_weight * l_bp
+                + self.perceptual_weight * l_percep + self.gan_weight * l_gan)  # fmt: skip
+        return loss, {"l_bb": l_bb.item(), "l_bp": l_bp.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}

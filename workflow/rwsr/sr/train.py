@@ -1,4 +1,4 @@
-"""Train an SR GAN (ESRGAN; BebyGAN plugs in its loss) on a pair set: `rwsr train-sr`.
+"""Train an SR GAN (ESRGAN, or BebyGAN, which plugs in its loss) on a pair set: `rwsr train-sr`.
 
 Reads top to bottom: settings, setup (distributed, device, autocast, seed), build or resume,
 small helpers, then one loop. Two phases share the loop and its step counter: a PSNR-oriented
@@ -18,7 +18,7 @@ import math
 import os
 import sys
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -37,7 +37,7 @@ from rwsr.nn.discriminators import PatchDiscriminator, VGGStyleDiscriminator
 from rwsr.nn.rrdbnet import RRDBNet
 from rwsr.ops.resize import imresize
 from rwsr.sr.data import PairSet, check_crop, crop_batch, full_images, load_pair_folder, load_pairs
-from rwsr.sr.losses import ESRGANLoss
+from rwsr.sr.losses import BebyGANLoss, ESRGANLoss
 from rwsr.sr.upscale import load_generator, save_generator, upscale_tensor
 from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
 from rwsr.train.gan import discriminator_step, ema_update, interpolate_state, judge, set_requires_grad
@@ -65,10 +65,26 @@ class SRSettings:
     gan_lr: float = 1e-4
     gan_milestones: tuple[int, ...] = (50_000, 100_000, 200_000, 300_000)
     lr_gamma: float = 0.5
+    # schedule "cosine": cosine annealing from the phase's lr to min_lr over each period, restarting
+    # at the next; every period opens with a linear warm-up from warmup_factor * lr (BebyGAN's code).
+    schedule: str = "multistep"
+    psnr_periods: tuple[int, ...] = (250_000, 250_000, 250_000, 250_000)  # BasicSR's cosine RRDB PSNR recipe
+    gan_periods: tuple[int, ...] = (200_000, 200_000, 200_000)  # BebyGAN
+    warmup_iterations: int = 2000
+    warmup_factor: float = 0.1
+    min_lr: float = 1e-7
     betas: tuple[float, float] = (0.9, 0.99)
     pixel_weight: float = 1e-2
     perceptual_weight: float = 1.0
     gan_weight: float = 5e-3
+    # BebyGAN only (defaults: its paper)
+    best_buddy_weight: float = 1.0
+    best_buddy_alpha: float = 1.0
+    best_buddy_beta: float = 1.0
+    back_projection_weight: float = 1.0
+    perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv3_4": 0.125, "conv4_4": 0.25, "conv5_4": 0.5})
+    mask_window: int = 11
+    mask_threshold: float = 0.025
     ema_decay: float = 0.999  # 0 turns the EMA off
     interpolation_alpha: float = 0.8
     discriminator: str = "vgg128"
@@ -92,8 +108,11 @@ def settings_from_config(config: Mapping[str, Any], model: str | None = None) ->
 
 
 # Picking a model by name: its generator class and its loss (the loop is shared).
-MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {"esrgan": (RRDBNet, ESRGANLoss)}
-DISCRIMINATORS = {"vgg128": VGGStyleDiscriminator, "patch": PatchDiscriminator}
+MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
+    "esrgan": (RRDBNet, ESRGANLoss),
+    "bebygan": (RRDBNet, BebyGANLoss),
+}
+DISCRIMINATORS = {"vgg128": VGGStyleDiscriminator, "vgg192": VGGStyleDiscriminator, "patch": PatchDiscriminator}
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -101,20 +120,21 @@ def build_networks(s: SRSettings) -> tuple[nn.Module, nn.Module, nn.Module]:
     generator_cls, loss_cls = MODELS[s.model]
     torch.manual_seed(s.seed)
     generator = generator_cls(features=s.features, blocks=s.blocks, growth=s.growth, scale=s.scale)
-    if s.discriminator == "vgg128":
+    if s.discriminator.startswith("vgg"):  # vgg128 (ESRGAN), vgg192 (BebyGAN): judge crops of that side
         discriminator = VGGStyleDiscriminator(features=s.discriminator_features, input_size=s.crop)
     else:
         discriminator = PatchDiscriminator(features=s.discriminator_features)
-    loss = loss_cls(s.pixel_weight, s.perceptual_weight, s.gan_weight, s.vgg_weights, s.seed, s.gan_iterations > 0)
+    loss = loss_cls.from_settings(s)
     return generator, discriminator, loss
 
 
 def check_settings(s: SRSettings, world: int) -> None:
     if s.model not in MODELS:
         raise InputError(f"config key 'sr.model': unknown model {s.model!r}; known: {', '.join(MODELS)}")
-    if s.discriminator == "vgg128" and s.crop != 128 and s.gan_iterations > 0:
-        raise InputError(f"config key 'sr.crop' is {s.crop} but sr.discriminator vgg128 judges 128x128 crops; "
-                         "set sr.crop: 128 or sr.discriminator: patch")  # fmt: skip
+    side = int(s.discriminator[3:]) if s.discriminator.startswith("vgg") else None
+    if side is not None and s.crop != side and s.gan_iterations > 0:
+        raise InputError(f"config key 'sr.crop' is {s.crop} but sr.discriminator {s.discriminator} judges {side}x{side} "
+                         f"crops; set sr.crop: {side} or sr.discriminator: patch")  # fmt: skip
     if s.discriminator == "patch" and s.crop < 24:
         raise InputError(f"config key 'sr.crop' is {s.crop}; the patch discriminator needs at least 24")
     if s.batch % world:
@@ -122,11 +142,26 @@ def check_settings(s: SRSettings, world: int) -> None:
 
 
 def get_lr(s: SRSettings, step: int) -> float:
-    """Multi-step decay, counted from the start of the current phase."""
-    base, milestones, start = (
-        (s.psnr_lr, s.psnr_milestones, 0) if step < s.psnr_iterations else (s.gan_lr, s.gan_milestones, s.psnr_iterations)
-    )  # fmt: skip
-    return base * s.lr_gamma ** sum(step - start >= m for m in milestones)
+    """The learning rate of `step`, counted from the start of the current phase: a function of the
+    step alone, so a resumed run needs no scheduler state."""
+    psnr = step < s.psnr_iterations
+    base, t = (s.psnr_lr, step) if psnr else (s.gan_lr, step - s.psnr_iterations)
+    if s.schedule == "multistep":
+        return base * s.lr_gamma ** sum(t >= m for m in (s.psnr_milestones if psnr else s.gan_milestones))
+    # cosine: find the period holding t; the last period repeats when the phase outlasts them all
+    periods = s.psnr_periods if psnr else s.gan_periods
+    for period in periods[:-1]:
+        if t < period:
+            break
+        t -= period
+    else:
+        period = periods[-1]
+        t %= period
+    if t < s.warmup_iterations:
+        return s.min_lr + (base - s.min_lr) * (s.warmup_factor + (1 - s.warmup_factor) * t / s.warmup_iterations)
+    # From base right after the warm-up down to min_lr on the period's last step.
+    progress = (t - s.warmup_iterations) / max(period - s.warmup_iterations - 1, 1)
+    return s.min_lr + (base - s.min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def psnr(sr: torch.Tensor, hr: torch.Tensor, shave: int) -> float:
@@ -253,7 +288,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             "generator": unwrap(generator).state_dict(), "discriminator": unwrap(discriminator).state_dict(),
             "ema": ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
-            "schedule": "get_lr(settings, step): multi-step decay is a function of the step alone",
+            "schedule": "get_lr(settings, step): the learning rate is a function of the step alone",
             "step": step, "best_psnr": best_psnr, "rng": rng_states(), "arch": arch,
             "phases": (s.psnr_iterations, s.gan_iterations), "settings": dataclasses.asdict(s),
             "vgg_weights": loss_fn.describe(),
@@ -269,7 +304,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
     while step < total:
         gan_phase = step >= s.psnr_iterations
         if step == s.psnr_iterations and step > 0:
-            # ESRGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers.
+            # ESRGAN and BebyGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers.
             if writer:
                 save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
             unwrap(generator).load_state_dict(weights(generator).state_dict())
