@@ -3,6 +3,7 @@
 import re
 import shlex
 from pathlib import Path
+from types import SimpleNamespace as Namespace
 
 from rwsr.config import load_schema, stage_settings
 from rwsr.data.sets import active_datasets, source_images, uses_demo
@@ -130,6 +131,38 @@ def get_score_rows():
     return [f"results/evaluate/rows/{model}__{variant}.csv" for model, variant in EVALUATED]
 
 
+def get_compare_rows():
+    """Column label -> SR validation folder of each evaluated row, for the report's crop comparison."""
+    return {
+        (variant if model == "bicubic" else f"{model} {variant}"): get_evaluated_outputs(
+            Namespace(row_model=model, row_variant=variant)
+        )
+        for model, variant in sorted(EVALUATED, key=lambda row: row[1] != "bicubic-upscale")
+    }
+
+
+def ground_truth_flag(input):
+    """rwsr compare-crops flag for the validation HR folder, when the data set has one."""
+    return shlex.join(["--ground-truth", parent(input.ground_truth[0])]) if input.ground_truth else ""
+
+
+# KernelGAN runs of different images look alike; a few panels show it, a hundred would bury the rest.
+CURVE_KERNEL_IMAGES = 3
+
+
+def get_loss_logs():
+    """Subplot title -> training log for the report's loss curves: both SR variants, plus the
+    degrader and KernelGAN logs only when the pairs use them (else plotting would train them)."""
+    model = config["sr"]["model"]
+    logs = {f"{model} {variant}": f"results/sr/{model}/{variant}/loss.csv" for variant in SR_PAIR_SETS}
+    if config["pairs"]["noise"] == "dsgan":
+        logs["DSGAN degrader"] = "results/degrader/log.csv"
+    if config["pairs"]["kernel"] == "pool":
+        logs.update({f"KernelGAN {image}": f"{KERNELS}/{image}/log.csv" for image in REAL_LR[:CURVE_KERNEL_IMAGES]})
+    return logs
+
+
 def get_final_targets():
-    """What `snakemake` builds by default: the score table at the end of the pipeline."""
-    return ["results/fid.csv"]
+    """What `snakemake` builds by default: the score table at the end of the pipeline and the
+    report's figures."""
+    return ["results/fid.csv", "results/evaluate/comparison.png", "results/evaluate/loss_curves.png"]

@@ -76,3 +76,40 @@ rule evaluate_table:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr fid-table --rows {input} --out {output} > {log} 2>&1"
+
+
+rule evaluate_compare:
+    input:
+        sr=list(get_compare_rows().values()),
+        ground_truth=get_ground_truth(),
+    output:
+        report("results/evaluate/comparison.png", caption="../report/comparison.rst", category="Super-resolution"),
+    log:
+        "logs/evaluate/compare.log",
+    benchmark:
+        "benchmarks/evaluate/compare.tsv"
+    params:
+        labels=list(get_compare_rows()),
+        ground_truth=lambda wildcards, input: ground_truth_flag(input),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr compare-crops --rows {input.sr:q} --labels {params.labels:q} {params.ground_truth}"
+        " --out {output:q} > {log} 2>&1"
+
+
+rule evaluate_curves:
+    input:
+        list(get_loss_logs().values()),
+    output:
+        report("results/evaluate/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
+    log:
+        "logs/evaluate/curves.log",
+    benchmark:
+        "benchmarks/evaluate/curves.tsv"
+    params:
+        labels=list(get_loss_logs()),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr plot-losses --logs {input:q} --labels {params.labels:q} --out {output:q} > {log} 2>&1"

@@ -54,7 +54,7 @@ rule kernels_pool:
         expand(f"{KERNELS}/{{image}}/kernel_x{config['scale']}.npy", image=REAL_LR),
     output:
         pool=f"{KERNELS}/pool.npz",
-        montage=f"{KERNELS}/pool.png",
+        montage=report(f"{KERNELS}/pool.png", caption="../report/kernels.rst", category="Kernels"),
     log:
         "logs/kernels/pool.log",
     benchmark:

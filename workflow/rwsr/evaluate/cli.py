@@ -1,4 +1,5 @@
-"""`rwsr evaluate`, `rwsr fid-reference`, `rwsr upscale-bicubic`, `rwsr fid-table`."""
+"""`rwsr evaluate`, `rwsr fid-reference`, `rwsr upscale-bicubic`, `rwsr fid-table`, and the report
+figures `rwsr compare-crops` and `rwsr plot-losses`."""
 
 from __future__ import annotations
 
@@ -47,6 +48,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument("--out", required=True, help="table CSV")
     table.set_defaults(run=run_table)
 
+    compare = subparsers.add_parser(
+        "compare-crops", help="side-by-side central crops of validation images from several SR folders (report figure)"
+    )
+    compare.add_argument("--rows", required=True, nargs="+", help="folders of super-resolved images, one column each")
+    compare.add_argument("--labels", required=True, nargs="+", help="column names, one per --rows folder")
+    compare.add_argument("--ground-truth", help="folder of validation HR images, shown as the last column")
+    compare.add_argument("--out", required=True, help="comparison image (.png)")
+    compare.add_argument("--crop", type=int, default=96, help="crop side in pixels (default: 96)")
+    compare.add_argument("--count", type=int, default=3, help="how many images, first sorted names (default: 3)")
+    compare.set_defaults(run=run_compare)
+
+    curves = subparsers.add_parser("plot-losses", help="loss curves of training logs, one subplot each (report figure)")
+    curves.add_argument("--logs", required=True, nargs="+", help="loss log CSV files with a step column")
+    curves.add_argument("--labels", nargs="+", help="subplot titles, one per log (default: the paths)")
+    curves.add_argument("--out", required=True, help="figure (.png)")
+    curves.set_defaults(run=run_curves)
+
 
 def run_evaluate(args: argparse.Namespace) -> None:
     from rwsr.evaluate.table import evaluate_row, write_rows
@@ -71,3 +89,17 @@ def run_table(args: argparse.Namespace) -> None:
     from rwsr.evaluate.table import gather_table
 
     print(gather_table(args.rows, args.out).to_string(index=False))
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    from rwsr.evaluate.compare import compare_crops
+
+    height, width = compare_crops(args.rows, args.labels, args.out, args.ground_truth, args.crop, args.count)
+    print(f"wrote {args.out}: {width}x{height}")
+
+
+def run_curves(args: argparse.Namespace) -> None:
+    from rwsr.evaluate.curves import plot_losses
+
+    plot_losses(args.logs, args.labels, args.out)
+    print(f"wrote {args.out}")
