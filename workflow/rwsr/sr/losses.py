@@ -94,7 +94,7 @@ class ESRGANLoss(nn.Module):
         return loss, {"l_pix": l_pix.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
 
 
-class BebyGANLoss(nn.Module):
+class BebyGANLoss(ESRGANLoss):
     """BebyGAN (Li et al., AAAI 2022): best-buddy + back-projection + multi-layer perceptual +
     region-aware relativistic GAN. The best-buddy loss replaces ESRGAN's pixel L1, so the GAN
     phase is not pulled towards the blurry average of all plausible textures.
@@ -125,7 +125,7 @@ class BebyGANLoss(nn.Module):
         gan_weight: float = 5e-3, mask_window: int = 11, mask_threshold: float = 0.025,
         vgg_weights: str = "auto", seed: int = 0, need_perceptual: bool = True,
     ):  # fmt: skip
-        super().__init__()
+        nn.Module.__init__(self)  # shares ESRGANLoss's methods, not its settings
         self.scale = scale
         self.best_buddy_weight, self.alpha, self.beta = best_buddy_weight, best_buddy_alpha, best_buddy_beta
         self.back_projection_weight = back_projection_weight
@@ -142,13 +142,8 @@ class BebyGANLoss(nn.Module):
             s.vgg_weights, s.seed, s.gan_iterations > 0,
         )  # fmt: skip
 
-    def describe(self) -> str:
-        return self.perceptual.describe() if self.perceptual is not None else "none"
-
-    def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        # The paper starts its GAN training from an L1-trained RRDB; this phase trains that model.
-        loss = F.l1_loss(sr.float(), hr.float())
-        return loss, {"l_pix": loss.item()}
+    # describe() and psnr_phase() come from ESRGANLoss: the paper starts its GAN training from an
+    # L1-trained RRDB, and the PSNR phase trains exactly that model.
 
     def discriminator_inputs(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor
