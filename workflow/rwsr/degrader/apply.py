@@ -17,6 +17,7 @@ import torch
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.images import discover_images, read_image, to_array, to_tensor, write_image
+from rwsr.nn.tiling import run_tiled
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,8 @@ def degrade_pixels(
     if tile < 1 or tile_pad < 0:
         raise ValueError(f"tile must be positive and tile_pad non-negative, got {tile} and {tile_pad}")
     device = resolve_device(device) if isinstance(device, str) else device
-    height, width = pixels.shape[:2]
-    image = to_tensor(pixels)
-    output = np.empty_like(pixels, dtype=np.float32)
-    with torch.no_grad():
-        for top in range(0, height, tile):
-            for left in range(0, width, tile):
-                bottom, right = min(top + tile, height), min(left + tile, width)
-                # Context comes from the image itself; only the image's own borders see padding,
-                # exactly as when the whole image goes through at once.
-                y0, x0 = max(top - tile_pad, 0), max(left - tile_pad, 0)
-                y1, x1 = min(bottom + tile_pad, height), min(right + tile_pad, width)
-                result = generator(image[:, :, y0:y1, x0:x1].to(device)).clamp(0, 1)
-                output[top:bottom, left:right] = to_array(result)[top - y0 : bottom - y0, left - x0 : right - x0]
-    return output
+    result = run_tiled(generator, to_tensor(pixels).to(device), scale=1, tile=tile, tile_pad=tile_pad)
+    return to_array(result.clamp(0, 1))
 
 
 def degrade_folder(model: str | Path, input_dir: str | Path, output_dir: str | Path, device: str = "auto",

@@ -3,18 +3,14 @@
 A generator file is one dict: {"arch": {"name", **constructor kwargs}, "state_dict", "meta"},
 so the network can be rebuilt without the config that trained it.
 
-Tiling splits the LR image into `tile` x `tile` pieces, each run with `tile_pad` LR pixels of
-real context around it, and keeps only the piece's own output. The network is translation
-equivariant (convs, nearest upsampling by whole factors), so a tile differs from the untiled
-output only through context beyond `tile_pad`: identical (to float rounding) once `tile_pad`
-covers the receptive field, and below 1/255 with the default pad on the networks we train
-(tests/test_upscale.py checks both).
+Tiling (rwsr.nn.tiling) runs `tile` x `tile` LR pieces with `tile_pad` pixels of context: identical
+to the untiled output (to float rounding) once `tile_pad` covers the receptive field, and below
+1/255 with the default pad on the networks we train (tests/test_upscale.py checks both).
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,7 @@ import torch.nn as nn
 from rwsr.errors import InputError
 from rwsr.io.images import discover_images, read_image, to_tensor, write_image
 from rwsr.nn.rrdbnet import RRDBNet
+from rwsr.nn.tiling import run_tiled as upscale_tensor  # SR is tiled inference at the model's scale
 from rwsr.train.checkpoint import load_checkpoint, save_checkpoint, unwrap
 
 log = logging.getLogger(__name__)
@@ -57,32 +54,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     except (KeyError, TypeError, RuntimeError, EOFError, ValueError) as error:
         raise InputError(f"{path} is not an rwsr generator file ({type(error).__name__}: {error})") from error
     return model.to(device).eval(), dict(state.get("meta", {}))
-
-
-@torch.no_grad()
-def upscale_tensor(
-    model: nn.Module, lr: torch.Tensor, scale: int, tile: int = 0, tile_pad: int = 16,
-    autocast: AbstractContextManager | None = None,
-) -> torch.Tensor:  # fmt: skip
-    """Super-resolve a 1x3xHxW tensor (on the model's device); tile=0 runs the whole image at once."""
-    autocast = autocast or nullcontext()
-    height, width = lr.shape[-2:]
-    if tile <= 0 or (tile >= height and tile >= width):
-        with autocast:
-            return model(lr).float()
-    out = lr.new_zeros((lr.shape[0], 3, height * scale, width * scale), dtype=torch.float32)
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            py0, px0 = max(y0 - tile_pad, 0), max(x0 - tile_pad, 0)
-            py1, px1 = min(y1 + tile_pad, height), min(x1 + tile_pad, width)
-            with autocast:
-                piece = model(lr[..., py0:py1, px0:px1]).float()
-            oy, ox = (y0 - py0) * scale, (x0 - px0) * scale
-            out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
-                ..., oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
-            ]
-    return out
 
 
 def upscale_folder(
