@@ -9,8 +9,6 @@ kept in kernels/ and degradations.csv so tests can score the estimates.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from functools import cache
 from collections.abc import Mapping
@@ -19,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rwsr.io.atomic import atomic_path, write_text_atomic
+from rwsr.io.atomic import atomic_path, write_csv_atomic
 from rwsr.io.images import write_image
 from rwsr.ops.degradation import add_gaussian_noise, blur_subsample, random_kernel
 
@@ -108,8 +106,4 @@ def build_demo(config: Mapping[str, Any], root: str | Path) -> None:
                 np.save(tmp, kernel)
             records.append({"set": lr_set, "image": stem, "scale": scale, **record})
             log.info("demo %s/%s: %dx%d LR, hidden kernel %s", lr_set, stem, lr.shape[1], lr.shape[0], record)
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(records[0]))
-    writer.writeheader()
-    writer.writerows(records)
-    write_text_atomic(root / "degradations.csv", text.getvalue())
+    write_csv_atomic(root / "degradations.csv", list(records[0]), records)

@@ -7,15 +7,13 @@ stage reads one kind of file. All problems are gathered and reported together, n
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rwsr.data.sets import source_images
-from rwsr.io.atomic import write_text_atomic
+from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import ImageError, discover_images, read_image, write_image
 from rwsr.ops.degradation import crop_to_multiple
 from rwsr.ops.resize import imresize_array
@@ -52,7 +50,7 @@ def prepare_inputs(config: Mapping[str, Any], demo_root: str | Path, outdir: str
             write_image(outdir / name / f"{stem}.png", image.pixels, bit_depth=16 if image.bit_depth > 8 else 8)
             rows.append({"image": stem, "source": str(path), "width": width, "height": height,
                          "bit_depth": image.bit_depth, "notes": "; ".join(image.notes)})
-        write_manifest(outdir / f"{name}.csv", rows)
+        write_csv_atomic(outdir / f"{name}.csv", MANIFEST_FIELDS, rows)
     errors += scale_mismatches(sizes, config["scale"])
     if errors:
         raise ImageError(f"{len(errors)} input problem(s), nothing was trained:\n  " + "\n  ".join(errors))
@@ -71,14 +69,6 @@ def scale_mismatches(sizes: Mapping[tuple[str, str], tuple[int, int]], scale: in
                 f"is {lr_w * scale}x{lr_h * scale}; check config key 'scale'"
             )
     return problems
-
-
-def write_manifest(path: Path, rows: list[dict[str, Any]]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=MANIFEST_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, text.getvalue())
 
 
 def downscale_folder(input_dir: str | Path, output_dir: str | Path, scale: int) -> None:

@@ -6,9 +6,11 @@ never mistakes a half-written artifact for a complete one.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,3 +33,12 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
 def write_text_atomic(target: str | Path, text: str) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(text)
+
+
+def write_csv_atomic(target: str | Path, fieldnames: Sequence[str], rows: Iterable[Mapping]) -> None:
+    """A CSV with a header row, written atomically."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(fieldnames))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(target, text.getvalue())

@@ -9,8 +9,6 @@ KernelGAN estimated the kernels, so the synthetic LR follows the real LR's geome
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rwsr.errors import InputError
-from rwsr.io.atomic import write_text_atomic
+from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import discover_images, read_image, write_image
 from rwsr.ops.degradation import blur_subsample, crop_to_multiple, validate_kernel
 from rwsr.ops.resize import imresize_array
@@ -140,10 +138,6 @@ def make_pairs(
                 rows.append({"pair": pair, "hr_image": stem, "tile": tile_index, "sample": sample,
                              "kernel": kernel_name, "kernel_index": kernel_index, "noise": settings["noise"],
                              "noise_detail": noise_detail})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=PAIR_FIELDS)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(outdir / "pairs.csv", text.getvalue())  # last: its presence means the set is complete
+    write_csv_atomic(outdir / "pairs.csv", PAIR_FIELDS, rows)  # last: its presence means the set is complete  # last: its presence means the set is complete
     log.info("wrote %d pairs to %s (kernel %s, noise %s)", len(rows), outdir, settings["kernel"], settings["noise"])
     return rows
