@@ -21,7 +21,7 @@ from rwsr.sr.data import crop_batch, load_pair_folder, load_pairs
 from rwsr.sr.train import SRSettings, settings_from_config, train_sr
 from rwsr.sr.upscale import load_generator
 from rwsr.train.checkpoint import load_checkpoint
-from rwsr.train.gan import interpolate_state
+from rwsr.train.gan import ema_decay_at, ema_update, interpolate_state
 
 from conftest import REPO, workflow_env
 
@@ -140,6 +140,19 @@ def test_loss_log_covers_both_phases_with_finite_losses(trained):
             assert np.isfinite(float(row[key])), key
     assert np.isfinite(float(rows[-1]["val_psnr"]))
     assert list((trained / "samples").glob("step_*.png"))
+
+
+def test_ema_of_a_short_run_forgets_the_initial_weights():
+    """With the paper's decay 0.999, a plain EMA of a 2000-step run would still hold 0.999^2000 =
+    14% of the random initial weights; the warm-up brings that to nothing, as long runs have."""
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 10**6) == 0.999
+    ema, model = torch.nn.Linear(1, 1, bias=False).requires_grad_(False), torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        ema.weight.fill_(100.0)  # the initial weights
+        model.weight.fill_(1.0)  # where training went
+    for updates in range(2000):
+        ema_update(ema, model, ema_decay_at(0.999, updates))
+    assert ema.weight.item() == pytest.approx(1.0, abs=1e-3)
 
 
 def test_same_seed_same_generator(trained, pairs_dir, tmp_path):

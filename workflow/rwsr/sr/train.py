@@ -40,7 +40,7 @@ from rwsr.sr.data import PairSet, check_crop, crop_batch, full_images, load_pair
 from rwsr.sr.losses import BebyGANLoss, ESRGANLoss
 from rwsr.sr.upscale import load_generator, save_generator, upscale_tensor
 from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
-from rwsr.train.gan import discriminator_step, ema_update, interpolate_state, judge, set_requires_grad
+from rwsr.train.gan import discriminator_step, ema_decay_at, ema_update, interpolate_state, judge, set_requires_grad
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             parts |= discriminator_step(discriminator, opt_d, real_in, fake_in, autocast, scaler)
         if scaler is not None:
             scaler.update()  # once per iteration, after both optimisers (torch's multi-optimiser recipe)
-        ema_update(ema, unwrap(generator), s.ema_decay)
+        ema_update(ema, unwrap(generator), ema_decay_at(s.ema_decay, step - (s.psnr_iterations if gan_phase else 0)))
         step += 1
         bar.update(1)
 
