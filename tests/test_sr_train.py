@@ -37,7 +37,7 @@ TINY = SRSettings(
 def photo_pairs(folder, count=3, side=96, scale=4, seed=0):
     """Pairs made with the pipeline's degradation model from random smooth images."""
     rng = np.random.default_rng(seed)
-    kernel = anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3)
+    kernel = anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3, scale)
     for index in range(count):
         coarse = rng.random((side // 8, side // 8, 3)).astype(np.float32)
         hr = np.clip(imresize_array(coarse, 8), 0, 1)
@@ -146,7 +146,7 @@ def test_ema_of_a_short_run_forgets_the_initial_weights():
     """With the paper's decay 0.999, a plain EMA of a 2000-step run would still hold 0.999^2000 =
     14% of the random initial weights; the warm-up brings that to nothing, as long runs have."""
     assert ema_decay_at(0.999, 0) == pytest.approx(0.1) and ema_decay_at(0.999, 10**6) == 0.999
-    ema, model = torch.nn.Linear(1, 1, bias=False).requires_grad_(False), torch.nn.Linear(1, 1, bias=False)
+    ema, model = torch.nn.Linear(1, 1, bias=False), torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         ema.weight.fill_(100.0)  # the initial weights
         model.weight.fill_(1.0)  # where training went

@@ -79,13 +79,13 @@ def discriminator_step(
     }
 
 
-@torch.no_grad()
 def ema_decay_at(decay: float, updates: int) -> float:
     """The EMA decay after `updates` updates: min(decay, (1 + n) / (10 + n)), TensorFlow's
     ExponentialMovingAverage warm-up, so a short run's average does not keep the initial weights."""
     return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
+@torch.no_grad()
 def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied, not averaged."""
     for ema_param, param in zip(ema.parameters(), model.parameters()):
