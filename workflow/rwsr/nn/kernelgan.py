@@ -1,12 +1,16 @@
 """KernelGAN's networks (Bell-Kligler, Shocher, Irani, NeurIPS 2019), for several images at once.
 
-Each module holds `n_nets` independent networks, one per image, as grouped convolutions: network
-b only ever sees channels of image b, so training B images together is B separate KernelGANs that
-share kernel launches (the speed-up over running images one by one). With n_nets=1 they are the
-paper's networks.
+Each module holds `n_nets` independent networks, one per image: network b only ever sees image b,
+so training B images together is B separate KernelGANs that share kernel launches (the speed-up
+over running images one by one). With n_nets=1 they are the paper's networks.
 
-Tensors are laid out image-major: G takes (3, B, H, W) (colour channels are separate single-channel
-images, so they sit in the batch dimension, images in the channel dimension); D takes (1, 3B, h, w).
+On CPU, grouped convolutions run group by group through a slow path, so the discriminator applies
+each image's layer as one matrix product over that image's pixels (torch.bmm over images) instead,
+and the generator's kernel is composed from the output side, where each layer meets one channel
+rather than 64.
+
+G takes (3, B, H, W) (colour channels are separate single-channel images, so they sit in the batch
+dimension, images in the channel dimension); D takes (B, 3, h, w).
 """
 
 from __future__ import annotations
@@ -28,33 +32,33 @@ def _init_per_net(weight: torch.Tensor, n_nets: int, fan_in: int, fan_out: int, 
             chunk.copy_(torch.randn(chunk.shape, generator=generator[b]) * std)
 
 
-class GroupedSpectralConv(nn.Module):
-    """Conv2d of n_nets groups whose weight is divided by each group's own largest singular value
-    (one power-iteration step per training forward, like torch's spectral_norm, which would take
-    the norm of all groups' weights stacked together and so couple the images)."""
+class SpectralPatchLinear(nn.Module):
+    """A convolution as n_nets matrices on unfolded patches, (B, in_ch*k*k, P) -> (B, out_ch, P),
+    each matrix divided by its own largest singular value (one power-iteration step per training
+    forward, like torch's spectral_norm, which would take the norm of all networks' weights stacked
+    together and so couple the images)."""
 
     def __init__(self, n_nets: int, in_ch: int, out_ch: int, kernel_size: int, generator: list[torch.Generator]):
         super().__init__()
-        self.n_nets = n_nets
-        self.weight = nn.Parameter(torch.empty(n_nets * out_ch, in_ch, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.zeros(n_nets * out_ch))
+        self.weight = nn.Parameter(torch.empty(n_nets, out_ch, in_ch * kernel_size**2))
+        self.bias = nn.Parameter(torch.zeros(n_nets, out_ch, 1))
         _init_per_net(self.weight, n_nets, in_ch * kernel_size**2, out_ch * kernel_size**2, generator)
         u = torch.stack([torch.randn(out_ch, generator=g) for g in generator])
         self.register_buffer("u", F.normalize(u, dim=1))
 
     def normalized_weight(self) -> torch.Tensor:
-        matrix = self.weight.view(self.n_nets, self.u.shape[1], -1)
+        matrix = self.weight
         if self.training:
             with torch.no_grad():
                 v = F.normalize(torch.bmm(self.u.unsqueeze(1), matrix).squeeze(1), dim=1)
                 self.u.copy_(F.normalize(torch.bmm(matrix, v.unsqueeze(2)).squeeze(2), dim=1))
         u = self.u.clone()  # a later forward updates the buffer in place; this graph keeps its own
         v = F.normalize(torch.bmm(u.unsqueeze(1), matrix).squeeze(1), dim=1).detach()
-        sigma = torch.bmm(u.unsqueeze(1), torch.bmm(matrix, v.unsqueeze(2))).view(self.n_nets, 1)
-        return (matrix / sigma.unsqueeze(2)).view_as(self.weight)
+        sigma = torch.bmm(u.unsqueeze(1), torch.bmm(matrix, v.unsqueeze(2)))
+        return matrix / sigma
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.normalized_weight(), self.bias, groups=self.n_nets)
+        return torch.baddbmm(self.bias, self.normalized_weight(), x)
 
 
 class KernelGenerator(nn.Module):
@@ -92,14 +96,14 @@ class KernelGenerator(nn.Module):
     def kernels(self) -> torch.Tensor:
         """(n_nets, K, K) correlation kernels equal to each linear generator, differentiable.
 
-        A delta passed through the (correlating) layers gives the convolution kernel; flipping it
-        gives the correlation kernel that rwsr.ops.degradation.blur applies."""
-        size = self.kernel_size
-        response = torch.ones(1, self.n_nets, 1, 1, device=self.weights[0].device, dtype=self.weights[0].dtype)
-        response = F.pad(response, (size - 1,) * 4)
-        for weight in self.weights:
-            response = F.conv2d(response, weight, groups=self.n_nets)
-        return response[0].flip(-2, -1)
+        Correlating with a then with b is correlating with the full convolution of a and b, so
+        the chain's kernel is all layers' kernels convolved together (transposed convolutions),
+        starting from the single output channel: ~25x fewer operations than passing a delta
+        through the 64-channel layers, and no flip."""
+        kernel = torch.ones(1, self.n_nets, 1, 1, device=self.weights[0].device, dtype=self.weights[0].dtype)
+        for weight in reversed(self.weights):
+            kernel = F.conv_transpose2d(kernel, weight, groups=self.n_nets)
+        return kernel[0]
 
     def forward(self, x: torch.Tensor, kernels: torch.Tensor | None = None) -> torch.Tensor:
         """(3, B, H, W) -> (3, B, (H-K)//s+1, ...): one KxK correlation + subsampling, far cheaper
@@ -122,15 +126,23 @@ class KernelDiscriminator(nn.Module):
     def __init__(self, n_nets: int = 1, channels: int = 64, layers: int = 7, kernel_size: int = 7, seeds=(0,)):
         super().__init__()
         generator = [torch.Generator().manual_seed(int(s) + 1) for s in seeds]
-        self.first = GroupedSpectralConv(n_nets, 3, channels, kernel_size, generator)
-        blocks: list[nn.Module] = []
-        for _ in range(layers - 2):
-            # BatchNorm over B*channels with batch 1 normalises each image's maps on their own.
-            blocks += [GroupedSpectralConv(n_nets, channels, channels, 1, generator), nn.BatchNorm2d(n_nets * channels), nn.ReLU()]
-        self.blocks = nn.Sequential(*blocks)
-        self.last = GroupedSpectralConv(n_nets, channels, 1, 1, generator)
-        self.shave = kernel_size - 1
+        self.kernel_size = kernel_size
+        self.first = SpectralPatchLinear(n_nets, 3, channels, kernel_size, generator)
+        self.blocks = nn.ModuleList([SpectralPatchLinear(n_nets, channels, channels, 1, generator) for _ in range(layers - 2)])
+        # The paper's BatchNorm sees a batch of one in training mode (D is never evaluated): each
+        # channel normalised over its own pixels, which is GroupNorm with one channel per group,
+        # several times faster on CPU (and it keeps each image's channels apart).
+        self.norms = nn.ModuleList([nn.GroupNorm(n_nets * channels, n_nets * channels) for _ in range(layers - 2)])
+        self.last = SpectralPatchLinear(n_nets, channels, 1, 1, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(1, 3B, h, w) in [-1, 1] -> (1, B, h-shave, w-shave) probability that each patch is real."""
-        return torch.sigmoid(self.last(self.blocks(self.first(x))))
+        """(B, 3, h, w) in [-1, 1] -> (B, h-k+1, w-k+1) probability that each k x k patch is real."""
+        count, channels, height, width = x.shape
+        size = self.kernel_size
+        # Each pixel's size x size patch, in the weight's (channel, row, column) order (one strided
+        # copy: about twice as fast as F.unfold on CPU).
+        patches = x.unfold(2, size, 1).unfold(3, size, 1).permute(0, 1, 4, 5, 2, 3)
+        x = self.first(patches.reshape(count, channels * size**2, -1))  # (B, channels, pixels)
+        for block, norm in zip(self.blocks, self.norms):
+            x = F.relu(norm(block(x).view(1, -1, x.shape[2])).view_as(x))
+        return torch.sigmoid(self.last(x)).view(count, height - size + 1, width - size + 1)
