@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def make_pairs(folder: Path, scale: int, side: int = 384, count: int = 4) -> Path:
     rng = np.random.default_rng(0)
-    kernel = anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3)
+    kernel = anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3, scale)
     for index in range(count):
         hr = rng.random((side, side, 3)).astype(np.float32)
         write_image(folder / "hr" / f"{index}.png", hr)

@@ -19,7 +19,8 @@ from rwsr.kernels.kernel_ops import bicubic_kernel, centre_offset, compose_x4, p
 from rwsr.kernels.pool import load_pool, write_pool
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.nn.kernelgan import KernelGenerator
-from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample, jpeg_roundtrip, validate_kernel
+from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample, grid_offset, jpeg_roundtrip, validate_kernel
+from rwsr.ops.resize import imresize_array
 
 REPO = Path(__file__).resolve().parents[1]
 # Small networks and few iterations: enough to exercise every code path in seconds.
@@ -79,8 +80,8 @@ def test_generator_is_blur_subsample_with_extracted_kernel():
 
 
 def test_post_process_cleans_and_recentres():
-    """An off-centre kernel with a faint negative tail (as G learns them) becomes the centred,
-    non-negative kernel: the same blur, moved so its centre of mass is on the middle pixel."""
+    """An off-centre kernel with a faint negative tail (as G learns them) becomes a non-negative
+    kernel: the same blur, moved so its centre of mass is half a pixel past the middle (x2 grid)."""
     blob = anisotropic_gaussian_kernel(9, 1.6, 0.8, 0.5)
     off_centre = np.zeros((13, 13), np.float32)
     off_centre[0:9, 4:13] = blob  # centre of mass 2 rows up, 3 columns right of the middle
@@ -88,7 +89,7 @@ def test_post_process_cleans_and_recentres():
     processed = post_process(off_centre, keep_largest=40)
     validate_kernel(processed)
     assert processed.dtype == np.float32 and processed.shape[0] % 2 == 1 and processed.min() >= 0
-    assert np.abs(centre_offset(processed)).max() < 1e-5
+    np.testing.assert_allclose(centre_offset(processed), [0.5, 0.5], atol=1e-5)
     centred = np.zeros((13, 13), np.float32)
     centred[2:11, 2:11] = blob
     expected = post_process(centred - 0.002, keep_largest=40)
@@ -104,7 +105,7 @@ def test_x4_kernel_equals_two_x2_steps():
     k4 = compose_x4(k2)
     validate_kernel(k4)
     assert k4.shape[0] == 3 * k2.shape[0] - 2 or k4.shape[0] < 3 * k2.shape[0] - 2
-    assert np.abs(centre_offset(k4)).max() < 1e-4
+    np.testing.assert_allclose(centre_offset(k4), [1.5, 1.5], atol=1e-4)  # grid_offset(4)
     image = rng.random((128, 124, 3), dtype=np.float32)
     two_steps = blur_subsample(blur_subsample(image, k2, 2), k2, 2)
     one_step = blur_subsample(image, k4, 4)
@@ -115,13 +116,17 @@ def test_x4_kernel_equals_two_x2_steps():
     assert np.abs(two_steps - blur_subsample(image, wrong / wrong.sum(), 4))[margin:-margin, margin:-margin].max() > 1e-3
 
 
-def test_bicubic_kernel_is_matlab_cubic_on_our_grid():
-    k2 = bicubic_kernel(2)
-    line = np.array([-1, 0, 9, 16, 9, 0, -1]) / 32  # cubic(x / 2) / 2 at x = -3..3, a = -0.5
-    np.testing.assert_allclose(k2, np.outer(line, line), atol=1e-7)
+def test_bicubic_kernel_is_matlab_imresize_on_our_grid():
+    # MATLAB's antialiased x1/2 taps (cubic((x - 0.5) / 2) / 2 at x = -3..4), with a zero at x = -4.
+    line = np.array([0, -0.01171875, -0.03515625, 0.11328125, 0.43359375, 0.43359375, 0.11328125, -0.03515625, -0.01171875])
+    np.testing.assert_allclose(bicubic_kernel(2), np.outer(line, line), atol=1e-7)
+    image = np.random.default_rng(4).random((64, 72, 3), dtype=np.float32)
     for scale in (2, 4):
         validate_kernel(bicubic_kernel(scale))
-        assert np.abs(centre_offset(bicubic_kernel(scale))).max() < 1e-6
+        np.testing.assert_allclose(centre_offset(bicubic_kernel(scale)), [grid_offset(scale)] * 2, atol=1e-6)
+        ours = blur_subsample(image, bicubic_kernel(scale), scale)
+        matlab = imresize_array(image, 1.0 / scale)
+        assert np.abs(ours - matlab)[3:-3, 3:-3].max() < 1e-5  # borders: mirrored differently
 
 
 def test_same_seed_same_kernel_and_batch_equals_single():
@@ -142,7 +147,7 @@ def test_same_seed_same_kernel_and_batch_equals_single():
 
 def test_estimated_kernel_beats_bicubic_assumption():
     """DIV2KRK protocol: photos blurred with known anisotropic Gaussians and subsampled x2."""
-    truths = [anisotropic_gaussian_kernel(17, 2.4, 0.9, 0.6), anisotropic_gaussian_kernel(17, 1.0, 2.0, 1.6)]
+    truths = [anisotropic_gaussian_kernel(17, 2.4, 0.9, 0.6, scale=2), anisotropic_gaussian_kernel(17, 1.0, 2.0, 1.6, scale=2)]
     hrs = [photo("astronaut"), photo("camera")]
     lrs = [blur_subsample(hr, k, 2) for hr, k in zip(hrs, truths)]
     # 400 of the paper's 3000 iterations, everything else the paper's settings.
@@ -157,7 +162,7 @@ def test_estimated_kernel_beats_bicubic_assumption():
 
 def test_cli_writes_kernels_log_picture_and_pool(tmp_path):
     rng = np.random.default_rng(3)
-    clean = blur_subsample(photo("chelsea", 240), anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3), 2)
+    clean = blur_subsample(photo("chelsea", 240), anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3, scale=2), 2)
     noisy_jpeg = jpeg_roundtrip(np.clip(clean + rng.normal(0, 0.05, clean.shape), 0, 1).astype(np.float32), 60)
     write_image(tmp_path / "noisy.jpg", noisy_jpeg, jpeg_quality=60)
     write_image(tmp_path / "small.png", photo("coffee", 96)[:40, :48])  # shorter side 40 < crop 64
@@ -168,10 +173,10 @@ def test_cli_writes_kernels_log_picture_and_pool(tmp_path):
     for outdir in outdirs:
         for name in ("kernel_x2.npy", "kernel_x4.npy", "kernel.png", "log.csv"):
             assert (outdir / name).is_file(), outdir / name
-        for name in ("kernel_x2.npy", "kernel_x4.npy"):
+        for name, scale in (("kernel_x2.npy", 2), ("kernel_x4.npy", 4)):
             kernel = validate_kernel(np.load(outdir / name))
             assert kernel.dtype == np.float32 and kernel.min() >= 0
-            assert np.abs(centre_offset(kernel)).max() < 1e-3
+            np.testing.assert_allclose(centre_offset(kernel), [grid_offset(scale)] * 2, atol=1e-3)
         rows = (outdir / "log.csv").read_text().splitlines()
         assert rows[0].startswith("step,loss_g,loss_d") and rows[-1].startswith(f"{TINY['iterations'] - 1},")
         assert read_image(outdir / "kernel.png").pixels.shape[1] > 100
@@ -185,7 +190,7 @@ def test_cli_writes_kernels_log_picture_and_pool(tmp_path):
     assert kernels.dtype == np.float32 and kernels.shape[1] == kernels.shape[2] and kernels.shape[1] % 2 == 1
     for kernel, outdir in zip(kernels, outdirs):
         validate_kernel(kernel)
-        assert np.abs(centre_offset(kernel)).max() < 1e-3
+        np.testing.assert_allclose(centre_offset(kernel), [grid_offset(4)] * 2, atol=1e-3)
         assert np.isclose(kernel.sum(), np.load(outdir / "kernel_x4.npy").sum())
     assert montage.is_file()
 
@@ -211,7 +216,7 @@ def test_pool_pads_kernels_to_one_size(tmp_path):
     write_pool(paths, 2, tmp_path / "pool.npz")
     kernels, names, scale = load_pool(tmp_path / "pool.npz")
     assert kernels.shape == (2, 15, 15) and names == ["a", "b"] and scale == 2
-    np.testing.assert_allclose(kernels[0][4:11, 4:11], small)
+    np.testing.assert_allclose(kernels[0][3:12, 3:12], small)
     np.testing.assert_allclose(kernels[1], large)
 
 
@@ -233,7 +238,7 @@ def test_rules_dry_run(tmp_path, batched):
 @pytest.mark.slow
 def test_demo_kernels_model_the_hidden_degradation(tmp_path):
     """The demo's real LR images (hidden kernel, x4, noise, JPEG): the estimated x4 kernel explains
-    each LR image far better than bicubic does, at the demo's config (config.yaml)."""
+    each LR image better than bicubic does, nearly as well as the hidden kernel, at the demo's config."""
     from rwsr.config import load_config
     from rwsr.data.demo import build_demo, demo_crops, load_photo
 
@@ -243,6 +248,7 @@ def test_demo_kernels_model_the_hidden_degradation(tmp_path):
     inputs = [tmp_path / "demo" / "real_lr" / f"{stem}.jpg" for stem in crops]
     outdirs = [tmp_path / "kernels" / stem for stem in crops]
     args = ["kernelgan", "--input", *map(str, inputs), "--outdir", *map(str, outdirs), "--threads", "1"]
+    results = []
     assert main([*args, "--device", "cpu", "--config", str(REPO / "config.yaml")]) == 0
     for (stem, (name, (top, left, side))), outdir in zip(crops.items(), outdirs):
         hr = load_photo(name)[top : top + side, left : left + side]
@@ -250,4 +256,12 @@ def test_demo_kernels_model_the_hidden_degradation(tmp_path):
         inner = np.s_[6:-6, 6:-6]
         ours = psnr(blur_subsample(hr, np.load(outdir / "kernel_x4.npy"), 4)[inner], lr[inner])
         bicubic = psnr(blur_subsample(hr, bicubic_kernel(4), 4)[inner], lr[inner])
-        assert ours > bicubic + 3.0, (stem, ours, bicubic)
+        truth = psnr(blur_subsample(hr, np.load(tmp_path / "demo" / "kernels" / f"{stem}.npy"), 4)[inner], lr[inner])
+        print(f"{stem}: estimate {ours:.2f} dB, bicubic {bicubic:.2f} dB, true kernel {truth:.2f} dB")
+        results.append((stem, ours, bicubic, truth))
+    # Every estimate beats bicubic; on average it closes most of the gap to the hidden kernel (the
+    # demo's one-camera blur is close enough to bicubic's that the gap is 3-6 dB, chelsea's LR
+    # image is the smallest at 75 pixels and gains the least).
+    assert all(ours > bicubic for _, ours, bicubic, _ in results), results
+    closed = [(ours - bicubic) / (truth - bicubic) for _, ours, bicubic, truth in results]
+    assert np.mean(closed) > 0.6, (closed, results)

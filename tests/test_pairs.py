@@ -11,6 +11,7 @@ import pytest
 from rwsr.config import validate_config
 from rwsr.errors import InputError
 from rwsr.io.images import read_image, write_image
+from rwsr.kernels.kernel_ops import bicubic_kernel
 from rwsr.ops.degradation import anisotropic_gaussian_kernel
 from rwsr.pairs.make import hr_tiles, load_kernel_pool, make_pairs
 from rwsr.pairs.noise_patches import collect_noise_patches, inject_noise
@@ -71,6 +72,22 @@ def test_kernels_are_applied_as_correlation_like_cv2_filter2d(tmp_path, hr_dir):
     lr = read_image(tmp_path / "g" / "lr" / "b_t000_s0.png").pixels
     expected = cv2.filter2D(hr, -1, gaussian, borderType=cv2.BORDER_REFLECT_101)[::2, ::2]
     np.testing.assert_allclose(lr, expected, atol=0.5 / 255 + 1e-6)
+
+
+def test_pool_and_bicubic_options_share_bicubics_grid(tmp_path, hr_dir):
+    """A pool holding the bicubic kernel gives the pairs `kernel: bicubic` (MATLAB imresize) gives:
+    both routes put LR pixel i on the centre of HR block 2i..2i+1, so their pairs are interchangeable."""
+    make_pairs(config(), hr_dir, tmp_path / "pool", kernel_pool=save_pool(tmp_path / "k.npz", [bicubic_kernel(2)]))
+    make_pairs(config(kernel="bicubic"), hr_dir, tmp_path / "bicubic")
+    for path in (tmp_path / "bicubic" / "lr").iterdir():
+        ours = read_image(tmp_path / "pool" / "lr" / path.name).pixels[3:-3, 3:-3]
+        theirs = read_image(path).pixels[3:-3, 3:-3]
+        assert np.abs(ours - theirs).max() <= 1.0 / 255 + 1e-6  # 8-bit rounding only
+    # The check can fail: the same kernel one HR pixel to the right is off the grid.
+    shifted = np.roll(np.pad(bicubic_kernel(2), 1), 1, axis=1)
+    make_pairs(config(), hr_dir, tmp_path / "off", kernel_pool=save_pool(tmp_path / "o.npz", [shifted]))
+    off = read_image(tmp_path / "off" / "lr" / "b_t000_s0.png").pixels[3:-3, 3:-3]
+    assert np.abs(off - read_image(tmp_path / "bicubic" / "lr" / "b_t000_s0.png").pixels[3:-3, 3:-3]).max() > 0.05
 
 
 def test_same_seed_same_pairs_and_draws_cover_the_pool(tmp_path, hr_dir):

@@ -2,8 +2,9 @@
 
 Scores in results/fid.csv say which row is better; the crops show how (oversmoothing, ringing,
 noise left in). Every column uses the same crop window, anchored like the SR outputs themselves:
-LR pixel i sits on HR pixel scale*i, so SR outputs and ground truth line up from the top-left
-corner even where their sizes differ by the crop-to-multiple remainder.
+LR pixel i covers HR pixels scale*i .. scale*i+scale-1 (bicubic's grid), so SR outputs and ground
+truth line up from the top-left corner even where their sizes differ by the crop-to-multiple
+remainder.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Kernel arithmetic in the pipeline's convention (rwsr.ops.degradation): a kernel k at scale s
 models LR = blur_subsample(HR, k, s), a *correlation* followed by keeping pixels [0::s, 0::s];
-kernels are float32, odd-sized, centred (centre of mass on the middle pixel), sum 1.
+kernels are float32, odd-sized, sum 1, with their centre of mass grid_offset(s) = (s-1)/2 pixels
+right of and below the middle pixel, so LR pixels sit on bicubic's grid.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from rwsr.ops.degradation import grid_offset
 from rwsr.ops.resize import cubic
 
 
@@ -20,12 +22,13 @@ def centre_of_mass(kernel: np.ndarray) -> np.ndarray:
 
 
 def centre_offset(kernel: np.ndarray) -> np.ndarray:
-    """How far the centre of mass lies from the middle pixel (0, 0 for a centred kernel)."""
+    """How far (rows, cols) the centre of mass lies from the middle pixel; grid_offset(s) on both
+    axes for a kernel at scale s."""
     return centre_of_mass(kernel) - (np.array(kernel.shape) - 1) / 2
 
 
 def pad_to(kernel: np.ndarray, size: int) -> np.ndarray:
-    """Zero-pad an odd kernel to size x size; stays centred and sums the same."""
+    """Zero-pad an odd kernel to size x size on all sides: same centre offset, same sum."""
     margin = (size - kernel.shape[0]) // 2
     if margin < 0 or (size - kernel.shape[0]) % 2:
         raise ValueError(f"cannot pad a {kernel.shape[0]}x{kernel.shape[0]} kernel to {size}x{size}")
@@ -33,21 +36,22 @@ def pad_to(kernel: np.ndarray, size: int) -> np.ndarray:
 
 
 def trim_zero_rings(kernel: np.ndarray) -> np.ndarray:
-    """Drop outer rings that are exactly zero (both sides at once, so the kernel stays odd and centred)."""
+    """Drop outer rings that are exactly zero (both sides at once, so the kernel stays odd and its
+    centre offset is kept)."""
     while kernel.shape[0] > 1 and not np.any(kernel[0]) and not np.any(kernel[-1]) and not np.any(kernel[:, 0]) and not np.any(kernel[:, -1]):
         kernel = kernel[1:-1, 1:-1]
     return kernel
 
 
 def bicubic_kernel(scale: int) -> np.ndarray:
-    """MATLAB's antialiased bicubic downscaling kernel as a centred odd kernel.
+    """MATLAB's antialiased bicubic downscaling kernel in our convention: blur_subsample with it
+    equals imresize(x, 1/scale) away from the borders (KernelGAN's bicubic constraint and baseline).
 
-    imresize puts LR pixel i at HR position s*i + (s-1)/2 (the block centre), half a pixel off
-    our grid for even s; sampling the same continuous kernel, cubic(x/s)/s, at integer offsets
-    gives the bicubic assumption on the grid blur_subsample uses, so PSNRs compare like with like.
-    """
-    taps = np.arange(-2 * scale, 2 * scale + 1, dtype=np.float64)
-    line = cubic(taps / scale) / scale
+    imresize weighs HR pixel p for LR pixel i by cubic((p - c)/s)/s around the block centre
+    c = s*i + (s-1)/2; relative to s*i, that is the continuous kernel sampled at taps - offset."""
+    reach = 2 * scale + int(np.ceil(grid_offset(scale)))  # cubic's support is 2 LR pixels
+    taps = np.arange(-reach, reach + 1, dtype=np.float64)
+    line = cubic((taps - grid_offset(scale)) / scale) / scale
     line = line / line.sum()
     return trim_zero_rings(np.outer(line, line)).astype(np.float32)
 
@@ -63,22 +67,24 @@ def drop_negligible(kernel: np.ndarray, keep_largest: int) -> np.ndarray:
     return cleaned / cleaned.sum()
 
 
-def recentre(kernel: np.ndarray) -> np.ndarray:
-    """Shift the kernel so its centre of mass lies on the middle pixel (the blur's position is
-    not identifiable from one LR image; our convention says the LR pixel sits on HR pixel s*i).
+def recentre(kernel: np.ndarray, scale: int) -> np.ndarray:
+    """Shift the kernel so its centre of mass lies grid_offset(scale) from the middle pixel (the
+    blur's position is not identifiable from one LR image; the convention puts LR pixels on
+    bicubic's grid, KernelGAN's kernel_shift).
 
     Linear interpolation moves mass exactly by the shift, keeps it non-negative and keeps the sum;
     the kernel is padded first so nothing falls off the edge."""
-    offset = centre_offset(kernel)
-    margin = int(np.ceil(np.abs(offset).max())) + 1
+    shift = grid_offset(scale) - centre_offset(kernel)
+    margin = int(np.ceil(np.abs(shift).max())) + 1
     padded = np.pad(np.asarray(kernel, dtype=np.float64), margin)
-    shifted = np.clip(ndimage.shift(padded, -offset, order=1, mode="constant"), 0.0, None)
+    shifted = np.clip(ndimage.shift(padded, shift, order=1, mode="constant"), 0.0, None)
     return shifted / shifted.sum()
 
 
-def post_process(kernel: np.ndarray, keep_largest: int = 40) -> np.ndarray:
-    """Raw correlation kernel from G -> the pipeline's kernel: non-negative, sum 1, centred, odd."""
-    cleaned = recentre(drop_negligible(np.asarray(kernel, dtype=np.float64), keep_largest))
+def post_process(kernel: np.ndarray, keep_largest: int = 40, scale: int = 2) -> np.ndarray:
+    """Raw correlation kernel from G (x2) -> the pipeline's kernel: non-negative, sum 1, odd, its
+    centre of mass on the grid offset."""
+    cleaned = recentre(drop_negligible(np.asarray(kernel, dtype=np.float64), keep_largest), scale)
     return trim_zero_rings(cleaned).astype(np.float32)
 
 
@@ -86,7 +92,8 @@ def compose_x4(kernel_x2: np.ndarray) -> np.ndarray:
     """The x4 kernel equal to two x2 steps with `kernel_x2` (the paper's analytic x4 kernel).
 
     blur_subsample(blur_subsample(x, k, 2), k, 2)[j] = sum_{u,v} k[v] k[u] x[4j + 2v + u], so
-    k4 is k correlated with k dilated by 2: size 3K-2, centred when k is, sum 1 when k sums to 1.
+    k4 is k correlated with k dilated by 2: size 3K-2, sum 1 when k sums to 1, and its centre of
+    mass 3 x k's from the top-left, i.e. offset 0.5 + 2 * 0.5 = 1.5 = grid_offset(4) from the middle.
     """
     k = np.asarray(kernel_x2, dtype=np.float64)
     size = k.shape[0]

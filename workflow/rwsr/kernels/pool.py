@@ -47,7 +47,7 @@ def load_kernel(path: str | Path) -> np.ndarray:
 
 
 def gather_pool(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(N, K, K) kernels zero-padded to one odd size K (still centred, sum 1) and (N,) image names.
+    """(N, K, K) kernels zero-padded to one odd size K (same centre offsets, sum 1) and (N,) image names.
 
     The image name is the kernel file's folder (results/kernels/{image}/kernel_x4.npy)."""
     if not paths:

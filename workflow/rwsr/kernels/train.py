@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from rwsr.kernels.crops import crop_corners
 from rwsr.kernels.kernel_ops import bicubic_kernel, pad_to
 from rwsr.nn.kernelgan import KernelDiscriminator, KernelGenerator
+from rwsr.ops.degradation import grid_offset
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ def kernel_priors(kernels: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.
     total = kernels.sum(dim=(1, 2))
     row_mass = kernels.sum(dim=2) @ index / total
     col_mass = kernels.sum(dim=1) @ index / total
-    middle = (size - 1) / 2  # our convention: the centre of mass sits on the middle pixel
+    # KernelGAN's wanted centre of mass for x2: half a pixel past the middle (bicubic's grid).
+    middle = (size - 1) / 2 + grid_offset(2)
     return {
         "sum_to_one": (1.0 - total).abs(),
         "boundaries": (kernels * mask).abs().mean(dim=(1, 2)),

@@ -3,13 +3,17 @@
     LR = JPEG( subsample_s( HR (*) k ) + n )
 
 Conventions, fixed here once:
-- Kernels are float32, odd-sized, centred (centre of mass on the middle pixel), sum 1.
+- The grid is bicubic's (MATLAB imresize, PIL, area averaging): LR pixel i covers HR pixels
+  s*i .. s*i+s-1 and is centred on HR position s*i + (s-1)/2. SR models trained on our pairs
+  therefore output images aligned with their input's bicubic upscaling and with real photos.
+- A kernel at scale s is float32, odd-sized, sums to 1, and its centre of mass lies
+  `grid_offset(s)` = (s-1)/2 pixels right of and below its middle pixel (KernelGAN's convention).
 - `blur` is a *correlation* with the kernel (cv2.filter2D), mirrored borders (reflect-101).
-  For point-symmetric kernels (Gaussians) correlation and convolution agree; for estimated
-  kernels they do not, and every stage goes through this function.
-- `subsample` keeps pixels [0::s, 0::s]: LR pixel i sits on HR pixel s*i, so a delta kernel
-  reproduces HR pixels exactly and two x2 steps compose into one x4 step (KernelGAN's x4 kernel
-  is derived that way). This grid lies (s-1)/2 HR pixels up-left of bicubic's block centres.
+  For point-symmetric kernels correlation and convolution agree; for estimated kernels they do
+  not, and every stage goes through this function.
+- `subsample` keeps pixels [0::s, 0::s]. With the kernel's mass offset by (s-1)/2, LR pixel i is
+  a weighted mean centred on s*i + (s-1)/2. Two x2 steps compose into one x4 step (offsets
+  0.5 + 2 * 0.5 = 1.5), which is how KernelGAN's x4 kernel is derived.
 """
 
 from __future__ import annotations
@@ -20,15 +24,21 @@ import cv2
 import numpy as np
 
 
-def anisotropic_gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
-    """A centred size x size Gaussian with std sigma_x, sigma_y along axes rotated by theta (radians)."""
+def grid_offset(scale: int) -> float:
+    """How far right of and below its middle pixel a kernel at `scale` has its centre of mass."""
+    return (scale - 1) / 2
+
+
+def anisotropic_gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta: float, scale: int = 1) -> np.ndarray:
+    """A size x size Gaussian with std sigma_x, sigma_y along axes rotated by theta (radians),
+    centred `grid_offset(scale)` pixels right of and below the middle pixel (scale 1: centred)."""
     if size % 2 == 0:
         raise ValueError(f"kernel size must be odd, got {size}")
     rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
     covariance = rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T
     precision = np.linalg.inv(covariance)
     half = size // 2
-    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1] - grid_offset(scale)
     points = np.stack([xx, yy], axis=-1).astype(np.float64)
     kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", points, precision, points))
     return (kernel / kernel.sum()).astype(np.float32)
@@ -36,13 +46,14 @@ def anisotropic_gaussian_kernel(size: int, sigma_x: float, sigma_y: float, theta
 
 def random_kernel(rng: np.random.Generator, scale: int, sigma_range: tuple[float, float]) -> tuple[np.ndarray, dict]:
     """A random anisotropic Gaussian as in DIV2KRK: each axis' std drawn from sigma_range (given
-    for x2, stretched by scale/2), random orientation; size covers three standard deviations."""
+    for x2, stretched by scale/2), random orientation; size covers three standard deviations
+    around the (offset) centre."""
     low, high = (s * scale / 2 for s in sigma_range)
     sigma_x, sigma_y = rng.uniform(low, high, size=2)
     theta = rng.uniform(0.0, math.pi)
-    size = 2 * math.ceil(3 * high) + 1
+    size = 2 * math.ceil(3 * high + grid_offset(scale)) + 1
     params = {"sigma_x": float(sigma_x), "sigma_y": float(sigma_y), "theta": float(theta)}
-    return anisotropic_gaussian_kernel(size, sigma_x, sigma_y, theta), params
+    return anisotropic_gaussian_kernel(size, sigma_x, sigma_y, theta, scale), params
 
 
 def validate_kernel(kernel: np.ndarray, name: str = "kernel") -> np.ndarray:

@@ -84,7 +84,8 @@ def crop_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """`batch` aligned random crops (LR crop = hr_crop / scale) with random flips and rot90.
 
-    The HR window starts at `scale` times the LR window, so LR pixel i stays on HR pixel s*i."""
+    The HR window starts at `scale` times the LR window, so LR pixel i keeps covering HR pixels
+    s*i .. s*i+s-1."""
     rng = np.random.default_rng([seed, rank, step])
     s, lr_crop = pairs.scale, hr_crop // pairs.scale
     lrs, hrs = [], []
