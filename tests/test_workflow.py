@@ -7,6 +7,8 @@ import subprocess
 import pytest
 
 from conftest import REPO, planned_jobs, run_snakemake as snakemake
+from rwsr.config import load_config
+from rwsr.data.demo import demo_crops
 
 
 def test_lint_passes():
@@ -19,7 +21,8 @@ def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    assert jobs["kernels_estimate"] == 3  # one per demo real LR image
+    real_lr = demo_crops(load_config(REPO / "config.yaml")["data"]["demo"])["real_lr"]
+    assert len(real_lr) >= 2 and jobs["kernels_estimate"] == len(real_lr)  # one per demo real LR image
     assert jobs["sr_train"] == 2  # pipeline pairs and bicubic pairs
     assert jobs["evaluate_score"] == 3  # both variants and the bicubic-upscale baseline
     for rule in ("data_demo", "data_prepare", "data_downscale", "degrader_train", "pairs_make", "pairs_bicubic",
