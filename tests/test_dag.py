@@ -59,3 +59,23 @@ def test_switching_the_sr_model_reruns_sr_and_evaluation_only(finished_run):
     result = run_snakemake(finished_run, "-n", "results/fid.csv", config=changed)
     jobs = planned_jobs(result)
     assert jobs == {"sr_train": 2, "sr_upscale": 2, "evaluate_score": 2, "evaluate_table": 1}, jobs
+
+
+def test_a_bebygan_only_key_leaves_the_esrgan_trainings_alone(finished_run):
+    changed = {**TINY, "sr": {**TINY["sr"], "best_buddy_weight": 0.5, "mask_window": 7}}
+    result = run_snakemake(finished_run, "-n", "results/fid.csv", config=changed)
+    assert planned_jobs(result) == {}, result.stdout[-2000:]
+
+
+def test_an_esrgan_loss_key_retrains_both_variants(finished_run):
+    changed = {**TINY, "sr": {**TINY["sr"], "pixel_weight": 0.5}}
+    result = run_snakemake(finished_run, "-n", "results/fid.csv", config=changed)
+    jobs = planned_jobs(result)
+    assert jobs == {"sr_train": 2, "sr_upscale": 2, "evaluate_score": 2, "evaluate_table": 1}, jobs
+
+
+def test_changing_the_tiling_reruns_upscaling_and_not_training(finished_run):
+    changed = {**TINY, "sr": {**TINY["sr"], "tile": 16}}
+    result = run_snakemake(finished_run, "-n", "results/fid.csv", config=changed)
+    jobs = planned_jobs(result)
+    assert jobs == {"sr_upscale": 2, "evaluate_score": 2, "evaluate_table": 1}, jobs

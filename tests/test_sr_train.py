@@ -16,6 +16,7 @@ from rwsr.errors import InputError
 from rwsr.io.images import read_image, write_image
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
 from rwsr.ops.resize import imresize, imresize_array
+from rwsr.sr import LOSS_KEYS, training_section
 from rwsr.sr import train as sr_train
 from rwsr.sr.data import crop_batch, load_pair_folder, load_pairs
 from rwsr.sr.train import SRSettings, settings_from_config, train_sr
@@ -99,6 +100,29 @@ def test_demo_config_and_schema_defaults_fill_the_settings():
     paper = settings_from_config(load_config(None))
     paper_fields = {f.name: getattr(paper, f.name) for f in dataclasses.fields(SRSettings)}
     assert paper_fields == {**dataclasses.asdict(SRSettings()), "device": "auto"}  # schema = dataclass = paper
+
+
+@pytest.mark.parametrize("model", sorted(sr_train.MODELS))
+def test_each_loss_declares_exactly_the_settings_it_reads(model):
+    """LOSS_KEYS decides which config changes re-run a model's training: it must list every
+    constructor argument that from_settings fills, and each must be a settings field."""
+    import inspect
+
+    loss_cls = sr_train.MODELS[model][1]
+    arguments = set(inspect.signature(loss_cls.__init__).parameters) - {"self", "seed", "need_perceptual"}
+    assert set(LOSS_KEYS[model]) == arguments
+    assert arguments <= {f.name for f in dataclasses.fields(SRSettings)}
+    changed = dataclasses.replace(SRSettings(model=model, gan_iterations=0), gan_weight=0.125)
+    assert loss_cls.from_settings(changed).gan_weight == 0.125
+
+
+def test_training_section_drops_only_other_models_keys():
+    sr = load_config(REPO / "config.yaml")["sr"]
+    esrgan, bebygan = training_section(sr, "esrgan"), training_section(sr, "bebygan")
+    assert "best_buddy_weight" not in esrgan and "pixel_weight" in esrgan and "perceptual_weight" in esrgan
+    assert "best_buddy_weight" in bebygan and "pixel_weight" not in bebygan
+    assert not {"model", "tile", "tile_pad"} & (set(esrgan) | set(bebygan))
+    assert esrgan["psnr_iterations"] == bebygan["psnr_iterations"] == sr["psnr_iterations"]
 
 
 def test_vgg_discriminator_with_other_crops_is_a_config_error(pairs_dir, tmp_path):

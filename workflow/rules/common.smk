@@ -8,6 +8,7 @@ from types import SimpleNamespace as Namespace
 from rwsr.config import load_schema, stage_settings
 from rwsr.data.sets import active_datasets, source_images, uses_demo
 from rwsr.evaluate import reference_folders
+from rwsr.sr import inference_section, training_section
 
 DATA = "results/data"
 DEMO_ROOT = f"{DATA}/demo"
@@ -69,6 +70,17 @@ def pair_source_flags(input):
     if "real_lr" in input.keys():
         flags += ["--real-lr", parent(input.real_lr[0])]
     return shlex.join(flags)
+
+
+def sr_train_settings(wildcards):
+    """A training's params: the sr keys its model reads (rwsr.sr.training_section), so editing a
+    BebyGAN-only key or the tiling leaves ESRGAN trainings alone."""
+    return stage_settings({**config, "sr": training_section(config["sr"], wildcards.model)}, "sr")
+
+
+def upscale_settings():
+    """Upscaling's params: the tiling; training keys reach it through the model file."""
+    return stage_settings({**config, "sr": inference_section(config["sr"])}, "sr")
 
 
 def bicubic_pair_settings():

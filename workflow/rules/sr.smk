@@ -13,7 +13,7 @@ rule sr_train:
     benchmark:
         "benchmarks/sr/{model}/{variant}/train.tsv"
     params:
-        settings=settings("sr"),
+        settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
     resources:
         gpu=1,
@@ -34,7 +34,7 @@ rule sr_upscale:
     benchmark:
         "benchmarks/sr/{model}/{variant}/upscale.tsv"
     params:
-        settings=settings("sr"),
+        settings=upscale_settings(),
         val_lr=lambda wildcards, input: parent(input.images[0]),
     conda:
         "../../envs/rwsr.yaml"

@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rwsr.nn.vgg import VGGFeatures
+from rwsr.sr import LOSS_KEYS
 from rwsr.sr.bebygan_losses import back_projection_loss, best_buddy_loss, textured_mask
 from rwsr.train.gan import relativistic_g_loss
 
@@ -67,10 +68,14 @@ class ESRGANLoss(nn.Module):
         # A PSNR-only run never builds VGG19 (nor warns about its weights).
         self.perceptual = PerceptualLoss("conv5_4", vgg_weights, "sr.vgg_weights", seed) if need_perceptual else None
 
+    settings_keys = LOSS_KEYS["esrgan"]
+
     @classmethod
     def from_settings(cls, s: Any) -> "ESRGANLoss":
-        """From the trainer's SRSettings; VGG19 is built only when there is a GAN phase."""
-        return cls(s.pixel_weight, s.perceptual_weight, s.gan_weight, s.vgg_weights, s.seed, s.gan_iterations > 0)
+        """From the trainer's SRSettings (the fields in `settings_keys`); VGG19 is built only when
+        there is a GAN phase."""
+        values = {key: getattr(s, key) for key in cls.settings_keys}
+        return cls(**values, seed=s.seed, need_perceptual=s.gan_iterations > 0)
 
     def describe(self) -> str:
         return self.perceptual.describe() if self.perceptual is not None else "none"
@@ -134,16 +139,10 @@ class BebyGANLoss(ESRGANLoss):
         layers = perceptual_layers or {"conv3_4": 1 / 8, "conv4_4": 1 / 4, "conv5_4": 1 / 2}
         self.perceptual = PerceptualLoss(layers, vgg_weights, "sr.vgg_weights", seed) if need_perceptual else None
 
-    @classmethod
-    def from_settings(cls, s: Any) -> "BebyGANLoss":
-        return cls(
-            s.scale, s.best_buddy_weight, s.best_buddy_alpha, s.best_buddy_beta, s.back_projection_weight,
-            s.perceptual_layers, s.perceptual_weight, s.gan_weight, s.mask_window, s.mask_threshold,
-            s.vgg_weights, s.seed, s.gan_iterations > 0,
-        )  # fmt: skip
+    settings_keys = LOSS_KEYS["bebygan"]
 
-    # describe() and psnr_phase() come from ESRGANLoss: the paper starts its GAN training from an
-    # L1-trained RRDB, and the PSNR phase trains exactly that model.
+    # from_settings(), describe() and psnr_phase() come from ESRGANLoss: the paper starts its GAN
+    # training from an L1-trained RRDB, and the PSNR phase trains exactly that model.
 
     def discriminator_inputs(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor
