@@ -4,10 +4,14 @@ the stage it belongs to and what depends on it."""
 from __future__ import annotations
 
 import csv
+import shutil
 
 import pytest
+import torch
 
 from conftest import planned_jobs, run_snakemake
+from rwsr.sr.upscale import load_generator
+from rwsr.train.checkpoint import load_checkpoint
 
 # Every stage at toy size: a few seconds each on a CPU.
 TINY = {
@@ -79,3 +83,42 @@ def test_changing_the_tiling_reruns_upscaling_and_not_training(finished_run):
     result = run_snakemake(finished_run, "-n", "results/fid.csv", config=changed)
     jobs = planned_jobs(result)
     assert jobs == {"sr_upscale": 2, "evaluate_score": 2, "evaluate_table": 1}, jobs
+
+
+def copy_of(finished_run, tmp_path):
+    """A private copy of the finished run (outputs and Snakemake's records) for a test that runs jobs."""
+    workdir = tmp_path / "run"
+    shutil.copytree(finished_run, workdir, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    return workdir
+
+
+def test_an_sr_setting_change_really_retrains(finished_run, tmp_path):
+    """Not a dry run: the job must train again from step 1, not pick up the finished run's state."""
+    workdir = copy_of(finished_run, tmp_path)
+    out = workdir / "results/sr/esrgan/pipeline"
+    before, _ = load_generator(out / "generator.pt")
+    assert not (out / "checkpoint.pt").exists()
+    changed = {**TINY, "sr": {**TINY["sr"], "pixel_weight": 0.5}}
+    result = run_snakemake(workdir, "--cores", "1", "results/sr/esrgan/pipeline/generator.pt", config=changed)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = list(csv.DictReader((out / "loss.csv").open()))
+    assert [int(row["step"]) for row in rows] == list(range(1, 7))
+    after, meta = load_generator(out / "generator.pt")
+    assert meta["settings"]["pixel_weight"] == 0.5
+    assert any(not torch.equal(value, after.state_dict()[key]) for key, value in before.state_dict().items())
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_a_degrader_setting_change_really_retrains(finished_run, tmp_path):
+    workdir = copy_of(finished_run, tmp_path)
+    model = workdir / "results/degrader/dsgan.pt"
+    before = load_checkpoint(model)["generator"]
+    changed = {**TINY, "degrader": {**TINY["degrader"], "weight_color": 3.0}}
+    result = run_snakemake(workdir, "--cores", "1", "results/degrader/dsgan.pt", config=changed)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    after = load_checkpoint(model)
+    assert after["settings"]["weight_color"] == 3.0 and after["step"] == TINY["degrader"]["iterations"]
+    assert any(not torch.equal(value, after["generator"][key]) for key, value in before.items())
+    steps = [int(row["step"]) for row in csv.DictReader((workdir / "results/degrader/log.csv").open())]
+    assert steps[0] <= 10 and steps[-1] == TINY["degrader"]["iterations"]
+    assert not list(model.parent.glob("*.resume.pt"))

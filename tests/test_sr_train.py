@@ -142,8 +142,9 @@ def trained(pairs_dir, tmp_path_factory):
 
 
 def test_training_writes_psnr_gan_and_interpolated_generators(trained):
-    for name in ("generator.pt", "generator_psnr.pt", "generator_gan.pt", "checkpoint.pt", "config.yaml"):
+    for name in ("generator.pt", "generator_psnr.pt", "generator_gan.pt", "config.yaml"):
         assert (trained / name).is_file(), name
+    assert not (trained / "checkpoint.pt").exists()  # a finished run leaves nothing to resume
     psnr, _ = load_generator(trained / "generator_psnr.pt")
     gan, _ = load_generator(trained / "generator_gan.pt")
     final, meta = load_generator(trained / "generator.pt")
@@ -187,34 +188,74 @@ def test_same_seed_same_generator(trained, pairs_dir, tmp_path):
         assert torch.equal(value, again.state_dict()[key]), key
 
 
-def test_interrupted_run_resumes_to_the_same_result(trained, pairs_dir, tmp_path, monkeypatch):
+def kill_after_checkpoint(monkeypatch, at_step):
     real_save = sr_train.save_checkpoint
 
     def save_then_die(path, state):
         real_save(path, state)
-        if state["step"] == 8:  # past the phase switch: the GAN phase must resume too
-            raise KeyboardInterrupt("killed after the step-8 checkpoint")
+        if state["step"] == at_step:
+            raise KeyboardInterrupt(f"killed after the step-{at_step} checkpoint")
 
     monkeypatch.setattr(sr_train, "save_checkpoint", save_then_die)
+    return lambda: monkeypatch.setattr(sr_train, "save_checkpoint", real_save)
+
+
+def assert_same_generators(first_dir, second_dir, names=("generator.pt", "generator_psnr.pt", "generator_gan.pt")):
+    for name in names:
+        first, _ = load_generator(first_dir / name)
+        second, _ = load_generator(second_dir / name)
+        for key, value in first.state_dict().items():
+            assert torch.allclose(value, second.state_dict()[key], atol=1e-6), (name, key)
+
+
+def test_interrupted_run_resumes_to_the_same_result(trained, pairs_dir, tmp_path, monkeypatch):
+    restore = kill_after_checkpoint(monkeypatch, 8)  # past the phase switch: the GAN phase must resume too
     with pytest.raises(KeyboardInterrupt):
         train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
     assert not (tmp_path / "generator.pt").exists()
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 8
-    monkeypatch.setattr(sr_train, "save_checkpoint", real_save)
+    restore()
+    # Snakemake deletes a failed job's declared outputs: the checkpoint alone must carry the run on.
+    (tmp_path / "loss.csv").unlink()
+    (tmp_path / "generator_psnr.pt").unlink()
 
     train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert (tmp_path / "loss.csv").read_text() == (trained / "loss.csv").read_text()
+    assert_same_generators(trained, tmp_path)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(trained, pairs_dir, tmp_path, monkeypatch, caplog):
+    restore = kill_after_checkpoint(monkeypatch, 8)
+    with pytest.raises(KeyboardInterrupt):
+        train_sr(dataclasses.replace(TINY, pixel_weight=0.5), pairs_dir, tmp_path, progress=False)
+    restore()
+    # Bookkeeping keys are not "other settings": the run resumes at step 8.
+    caplog.set_level("INFO", logger="rwsr.sr.train")
+    with monkeypatch.context() as patch:
+        kill_after_checkpoint(patch, 10)  # stop again once finished training, before the outputs
+        with pytest.raises(KeyboardInterrupt):
+            train_sr(dataclasses.replace(TINY, pixel_weight=0.5, log_interval=2, tile=8), pairs_dir, tmp_path,
+                     progress=False)  # fmt: skip
+    assert "at step 8 of 10" in caplog.text
+    caplog.clear()
+    # The config's pixel weight goes back: the checkpoint (even a finished one) is another run's.
+    train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    assert "not resuming" in caplog.text and "pixel_weight: 0.5 -> 0.01" in caplog.text
+    assert (tmp_path / "loss.csv").read_text() == (trained / "loss.csv").read_text()
+    assert_same_generators(trained, tmp_path)
+
+
+def test_resume_never_starts_over(trained, pairs_dir, tmp_path, monkeypatch, caplog):
+    restore = kill_after_checkpoint(monkeypatch, 8)
+    with pytest.raises(KeyboardInterrupt):
+        train_sr(TINY, pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"), progress=False)
+    restore()
+    caplog.set_level("INFO", logger="rwsr.sr.train")
+    train_sr(dataclasses.replace(TINY, resume="never"), pairs_dir, tmp_path, val=(pairs_dir / "lr", pairs_dir / "hr"),
+             progress=False)  # fmt: skip
+    assert "ignoring" in caplog.text and "resumed" not in caplog.text
     assert steps_in(tmp_path / "loss.csv") == list(range(1, 11))
-    resumed, _ = load_generator(tmp_path / "generator.pt")
-    straight, _ = load_generator(trained / "generator.pt")
-    for key, value in straight.state_dict().items():
-        assert torch.allclose(value, resumed.state_dict()[key], atol=1e-6), key
-
-
-def test_resume_refuses_a_checkpoint_of_another_architecture(trained, pairs_dir, tmp_path):
-    (tmp_path / "checkpoint.pt").write_bytes((trained / "checkpoint.pt").read_bytes())
-    with pytest.raises(InputError, match="different architecture"):
-        train_sr(dataclasses.replace(TINY, features=12), pairs_dir, tmp_path, progress=False)
 
 
 def test_bf16_autocast_and_channels_last_train_without_nan(pairs_dir, tmp_path):
@@ -253,7 +294,7 @@ def test_ddp_with_two_cpu_processes(pairs_dir, tmp_path):
         capture_output=True, text=True, env=workflow_env(), timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 10
+    assert not (tmp_path / "checkpoint.pt").exists()
     assert steps_in(tmp_path / "loss.csv") == list(range(1, 11))
     assert (tmp_path / "generator.pt").is_file()
 
@@ -272,7 +313,7 @@ def test_sigkill_then_resume_reaches_the_final_step(pairs_dir, tmp_path):
     assert 0 < killed_at < 220 and not (tmp_path / "generator.pt").exists()
     log = subprocess.run(command, env=workflow_env(), capture_output=True, text=True, check=True).stderr
     assert f"resumed from {checkpoint} at step {killed_at}" in log
-    assert load_checkpoint(checkpoint)["step"] == 220
+    assert not checkpoint.exists() and (tmp_path / "generator.pt").is_file()
     assert steps_in(tmp_path / "loss.csv") == list(range(5, 221, 5))
 
 

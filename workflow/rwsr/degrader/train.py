@@ -30,6 +30,7 @@ from rwsr.io.images import discover_images, read_image, to_array, write_image
 from rwsr.io.losslog import LossLog
 from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
 from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
+from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -217,11 +218,13 @@ def train_degrader(
         set_rng_states(previous["rng"])
         rng.bit_generator.state = previous["crop_rng"]
         step = previous["step"]
-        loss_log.resume_from(step)
+        loss_log.restore(previous["log_rows"], step) if "log_rows" in previous else loss_log.resume_from(step)
         log.info("resuming from %s at step %d of %d", resume_path, step, settings.iterations)
     else:
         loss_log.start()
     resumed_from = step
+    guard = FiniteGuard("degrader training (DSGAN)", "config key 'degrader.lr'")
+    networks = {"the generator": generator, "the discriminator": discriminator}
 
     # --- helpers
     def get_lr(step: int) -> float:
@@ -246,6 +249,7 @@ def train_degrader(
             "crop_rng": rng.bit_generator.state,
             "vgg_weights": vgg_weights,
             "config": dict(config) if config is not None else None,
+            "log_rows": loss_log.snapshot(),  # Snakemake deletes a failed job's log.csv
         }
 
     def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -292,6 +296,9 @@ def train_degrader(
         loss_g.backward()
         optimizer_g.step()
         step += 1
+        guard.watch(loss_d=loss_d, loss_g=loss_g)
+        if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
+            guard.check(step, networks)  # before anything is logged or saved
 
         if step % settings.log_every == 0 or step == settings.iterations:
             values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
@@ -305,6 +312,10 @@ def train_degrader(
             generator.train()
             log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", step, settings.iterations,
                      loss_d.item(), loss_g.item(), loss_color.item())  # fmt: skip
+        if (signum := stop_requested()) and step < settings.iterations:
+            guard.check(step, networks)
+            save_checkpoint(resume_path, checkpoint(step))
+            raise TrainingInterrupted("train-degrader", signum, step, str(resume_path))
         if stop_after is not None and step >= stop_after:
             break
 

@@ -24,6 +24,7 @@ from rwsr.kernels.crops import crop_corners
 from rwsr.kernels.kernel_ops import bicubic_kernel, pad_to
 from rwsr.nn.kernelgan import KernelDiscriminator, KernelGenerator
 from rwsr.ops.degradation import grid_offset
+from rwsr.train.guards import FiniteGuard
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ def train_batch(
         # D's inputs get N(0, 1/255) noise (the official code's), per image from its own stream.
         return torch.stack([torch.randn(shape, generator=g, device=device, dtype=dtype) for g in noise_gen]) / 255.0
 
+    guard = FiniteGuard(f"KernelGAN ({count} image{'s' if count > 1 else ''})", "config key 'kernels.lr'")
     for step in range(settings.iterations):
         if step and step % settings.lr_decay_every == 0:
             for group in (*opt_g.param_groups, *opt_d.param_groups):
@@ -190,6 +192,9 @@ def train_batch(
         opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()
         opt_d.step()
+        guard.watch(loss_g=loss_g, loss_d=loss_d)
+        if step % LOG_EVERY == 0 or step == settings.iterations - 1:
+            guard.check(step + 1, {"G": G, "D": D})  # one sync per LOG_EVERY, as the log's
 
         # Constraint schedule, per image, on the device (no sync): the bicubic constraint counts
         # as met after BICUBIC_MET_CHECKS consecutive iterations under the threshold; then its

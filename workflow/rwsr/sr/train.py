@@ -5,7 +5,13 @@ small helpers, then one loop. Two phases share the loop and its step counter: a 
 phase (the model's `psnr_phase` loss, L1 for ESRGAN), then the GAN phase, which starts from the
 PSNR generator's (EMA) weights with fresh optimisers. The outputs, in `outdir`:
 generator_psnr.pt, generator_gan.pt, generator.pt (network interpolation of the two with
-`interpolation_alpha`), checkpoint.pt, loss.csv, samples/, config.yaml.
+`interpolation_alpha`), loss.csv, samples/, config.yaml; checkpoint.pt while training runs.
+
+A checkpoint holds everything a resume needs, the loss log and the PSNR generator included (a
+failed Snakemake job loses its declared outputs), and a hash of every setting that shapes
+training: a checkpoint of other settings is another run, so training starts over, logging the
+changed keys. A finished run deletes its checkpoint, so nothing is mistaken for progress.
+On SIGTERM/SIGINT (rwsr.train.guards) the loop writes a checkpoint after the current step and stops.
 Multi-GPU: run under torchrun (or `rwsr train-sr --nproc N`); CPU processes use gloo.
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -38,8 +45,10 @@ from rwsr.nn.rrdbnet import RRDBNet
 from rwsr.ops.resize import imresize
 from rwsr.sr.data import PairSet, check_crop, crop_batch, full_images, load_pair_folder, load_pairs
 from rwsr.sr.losses import BebyGANLoss, ESRGANLoss
-from rwsr.sr.upscale import load_generator, save_generator, upscale_tensor
-from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
+from rwsr.sr.upscale import save_generator, upscale_tensor
+from rwsr.train.checkpoint import (changed_keys, load_checkpoint, rng_states, save_checkpoint, set_rng_states,
+                                   settings_hash, unwrap)  # fmt: skip
+from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
 from rwsr.train.gan import discriminator_step, ema_decay_at, ema_update, interpolate_state, judge, set_requires_grad
 
 log = logging.getLogger(__name__)
@@ -114,6 +123,20 @@ MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
 }
 DISCRIMINATORS = {"vgg128": VGGStyleDiscriminator, "vgg192": VGGStyleDiscriminator, "patch": PatchDiscriminator}
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+# Settings that only say how often to write things, where to run, or how to tile the validation
+# monitor: they do not change the model, so a checkpoint made with other values still resumes.
+BOOKKEEPING_KEYS = ("checkpoint_interval", "log_interval", "sample_interval", "resume", "device", "tile", "tile_pad")
+# The advice of a diverged run.
+DIVERGENCE_KEYS = "config keys 'sr.psnr_lr' / 'sr.gan_lr' (or set 'sr.amp: none')"
+
+
+def run_key(s: SRSettings, pairs: PairSet, world: int, vgg_weights: str) -> dict[str, Any]:
+    """Everything that shapes the trained weights: a checkpoint resumes only under the same key."""
+    digest = hashlib.sha256()
+    for stem, lr, hr in zip(pairs.stems, pairs.lr, pairs.hr):
+        digest.update(stem.encode() + str(tuple(lr.shape)).encode() + lr.numpy().tobytes() + hr.numpy().tobytes())
+    settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in BOOKKEEPING_KEYS}
+    return {**_plain(settings), "pairs": digest.hexdigest(), "processes": world, "vgg_weights": vgg_weights}
 
 
 def build_networks(s: SRSettings) -> tuple[nn.Module, nn.Module, nn.Module]:
@@ -243,14 +266,12 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
     step, best_psnr = 0, -math.inf
     total = s.psnr_iterations + s.gan_iterations
     checkpoint_path = outdir / "checkpoint.pt"
-    arch = {"generator": generator.arch, "discriminator": discriminator.arch, "model": s.model}
-    if s.resume == "auto" and checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path, device)
-        if state["arch"] != arch or state["phases"] != (s.psnr_iterations, s.gan_iterations):
-            raise InputError(
-                f"{checkpoint_path} was made by a different architecture or schedule ({state['arch']}, phases "
-                f"{state['phases']}); delete {outdir} or set sr.resume: never to start over"
-            )
+    key = run_key(s, pairs, world, loss_fn.describe())
+    key_hash = settings_hash(key)
+    psnr_state: dict[str, torch.Tensor] | None = None  # the PSNR generator, once the GAN phase has begun
+    state = previous_run(checkpoint_path, s, key, key_hash, device)
+    resumed_log = state["loss_log"] if state is not None else None
+    if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
         ema.load_state_dict(state["ema"])
@@ -258,9 +279,10 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
         opt_d.load_state_dict(state["opt_d"])
         if scaler is not None and state["scaler"] is not None:
             scaler.load_state_dict(state["scaler"])
-        step, best_psnr = state["step"], state["best_psnr"]
+        step, best_psnr, psnr_state = state["step"], state["best_psnr"], state["psnr_generator"]
         set_rng_states(state["rng"])
         log.info("resumed from %s at step %d of %d", checkpoint_path, step, total)
+    del state  # its tensors are in the networks now; do not keep a second copy on the device
     if world > 1:
         ddp_ids = [device.index] if device.type == "cuda" else None
         generator = nn.parallel.DistributedDataParallel(generator, device_ids=ddp_ids)
@@ -270,9 +292,10 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
     loss_log = LossLog(outdir / "loss.csv", fields)
     if writer:
         outdir.mkdir(parents=True, exist_ok=True)
-        if step:
-            loss_log.resume_from(step)
+        if resumed_log is not None:
+            loss_log.restore(resumed_log, step)
         else:
+            remove_previous_outputs(outdir)
             loss_log.start()
         write_text_atomic(outdir / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
         log.info("training %s on %d pairs from %s: %d PSNR + %d GAN steps on %s x%d, perceptual VGG19 weights: %s",
@@ -289,22 +312,29 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             "ema": ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "schedule": "get_lr(settings, step): the learning rate is a function of the step alone",
-            "step": step, "best_psnr": best_psnr, "rng": rng_states(), "arch": arch,
-            "phases": (s.psnr_iterations, s.gan_iterations), "settings": dataclasses.asdict(s),
-            "vgg_weights": loss_fn.describe(),
+            "step": step, "best_psnr": best_psnr, "rng": rng_states(), "psnr_generator": psnr_state,
+            "loss_log": loss_log.snapshot(), "run_key": key, "settings_hash": key_hash,
+            "settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(),
         })  # fmt: skip
 
     meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "pairs": str(pairs_dir)}
     bar = tqdm(total=total, initial=step, disable=not (progress and writer), dynamic_ncols=True,
                mininterval=1.0 if sys.stderr.isatty() else 30.0, desc=f"{s.model} x{s.scale}")  # fmt: skip
 
+    guard = FiniteGuard(f"sr training ({s.model})", DIVERGENCE_KEYS)
+
+    def check_parameters() -> None:
+        guard.check(step, {"the generator": unwrap(generator), "the discriminator": unwrap(discriminator), "the EMA": ema})
+
     # --- the loop ---
     generator.train()
     discriminator.train()
     while step < total:
         gan_phase = step >= s.psnr_iterations
-        if step == s.psnr_iterations and step > 0:
+        if step == s.psnr_iterations and s.gan_iterations > 0:
             # ESRGAN and BebyGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers.
+            check_parameters()
+            psnr_state = {k: v.detach().cpu().clone() for k, v in weights(generator).state_dict().items()}
             if writer:
                 save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
             unwrap(generator).load_state_dict(weights(generator).state_dict())
@@ -329,8 +359,8 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
                 g_loss, parts = loss_fn.gan_phase(sr_batch, hr_batch, lr_batch, real_logits, fake_logits)
         else:
             g_loss, parts = loss_fn.psnr_phase(sr_batch, hr_batch, lr_batch)
-        if not torch.isfinite(g_loss):
-            raise FloatingPointError(f"generator loss is {g_loss.item()} at step {step}; lower sr.*_lr or use amp none")
+        guard.watch(generator_loss=g_loss)
+        guard.check(step + 1)  # one sync per step, which the loss log's .item() calls cost anyway
         if scaler is not None:
             scaler.scale(g_loss).backward()
             scaler.step(opt_g)
@@ -339,6 +369,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             opt_g.step()
         if gan_phase:
             parts |= discriminator_step(discriminator, opt_d, real_in, fake_in, autocast, scaler)
+            guard.watch(discriminator_loss=parts["d_loss"])
         if scaler is not None:
             scaler.update()  # once per iteration, after both optimisers (torch's multi-optimiser recipe)
         ema_update(ema, unwrap(generator), ema_decay_at(s.ema_decay, step - (s.psnr_iterations if gan_phase else 0)))
@@ -354,30 +385,69 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             loss_log.write(step, row)
         if writer and (step % s.sample_interval == 0 or step == total):
             sample_grid(weights(generator), val if val is not None else pairs, s, device, outdir / "samples" / f"step_{step:07d}.png")
-        if writer and (step % s.checkpoint_interval == 0 or step == total):
+        saving = step % s.checkpoint_interval == 0 or step == total
+        if saving or step % s.log_interval == 0:
+            check_parameters()  # no checkpoint or output holds NaN weights
+        if writer and saving:
             save_state()
+        signum = stop_requested()
+        if world > 1:  # every process stops after the same step, or DDP's collectives hang
+            flag = torch.tensor([signum or 0], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            signum = int(flag.item()) or None
+        if signum and step < total:
+            check_parameters()
+            if writer and not saving:
+                save_state()
+            raise TrainingInterrupted("train-sr", signum, step, str(checkpoint_path))
     bar.close()
 
     # --- outputs: the PSNR and GAN generators, and their interpolation ---
     final = outdir / "generator.pt"
+    check_parameters()
     if writer:
         if s.gan_iterations == 0:
             save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
             save_generator(final, weights(generator), {**meta, "phase": "psnr"})
         else:
+            # From the checkpoint, not from generator_psnr.pt: a failed job's outputs may be gone.
+            save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"}, state_dict=psnr_state)
             save_generator(outdir / "generator_gan.pt", weights(generator), {**meta, "phase": "gan"})
-            psnr_file = outdir / "generator_psnr.pt"
-            if not psnr_file.is_file():
-                raise InputError(f"{psnr_file} is missing (needed for network interpolation); delete {outdir} and retrain")
-            psnr_model, _ = load_generator(psnr_file)
-            mixed = interpolate_state(psnr_model.state_dict(), weights(generator).state_dict(), s.interpolation_alpha)
+            gan_state = {k: v.detach().cpu() for k, v in weights(generator).state_dict().items()}
+            mixed = interpolate_state(psnr_state, gan_state, s.interpolation_alpha)
             save_generator(final, weights(generator), {**meta, "phase": "interpolated",
                            "interpolation_alpha": s.interpolation_alpha}, state_dict=mixed)  # fmt: skip
+        # A finished run leaves no checkpoint: a re-run (say, after a config change) trains anew.
+        checkpoint_path.unlink(missing_ok=True)
         log.info("wrote %s (step %d)", final, step)
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return final
+
+
+def previous_run(path: Path, s: SRSettings, key: dict[str, Any], key_hash: str,
+                 device: torch.device) -> dict[str, Any] | None:  # fmt: skip
+    """The checkpoint to resume from: only with resume auto, and only one made with the same settings."""
+    if not path.is_file():
+        return None
+    if s.resume != "auto":
+        log.info("config key 'sr.resume' is %s: ignoring %s and training from the start", s.resume, path)
+        return None
+    state = load_checkpoint(path, device)
+    if state.get("settings_hash") != key_hash:
+        log.warning("not resuming from %s: it was made with other settings (%s); training from the start",
+                    path, changed_keys(state.get("run_key", {}), key))  # fmt: skip
+        return None
+    return state
+
+
+def remove_previous_outputs(outdir: Path) -> None:
+    """A fresh start removes what an earlier run left, so no old file passes for this run's."""
+    for name in ("generator.pt", "generator_psnr.pt", "generator_gan.pt", "checkpoint.pt"):
+        (outdir / name).unlink(missing_ok=True)
+    for sample in (outdir / "samples").glob("step_*.png"):
+        sample.unlink()
 
 
 def _plain(value: Any) -> Any:

@@ -3,7 +3,10 @@ where it stopped and continues exactly as it would have."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +46,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     # Our own files carry numpy RNG state and config dicts, which weights_only loading rejects.
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def settings_hash(key: Mapping[str, Any]) -> str:
+    """A digest of the settings that shape training (plus what identifies the data), stored in the
+    checkpoint: a resume continues only a run made with the same ones."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """'key: old -> new' for every key whose value differs, for the log line of a fresh start."""
+    normal = json.loads(json.dumps(old, default=repr)), json.loads(json.dumps(new, default=repr))
+    keys = sorted(k for k in set(old) | set(new) if normal[0].get(k) != normal[1].get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys) or "unknown (an older checkpoint)"
