@@ -13,7 +13,7 @@ from rwsr import __version__
 from rwsr.cliutil import setup_logging
 from rwsr.data import cli as data_cli
 from rwsr.degrader import cli as degrader_cli
-from rwsr.errors import InputError
+from rwsr.errors import INTERRUPTED_EXIT, OUTPUT_ERROR_EXIT, OUTPUT_REASONS, InputError, OutputError, TrainingInterrupted
 from rwsr.evaluate import cli as evaluate_cli
 from rwsr.kernels import cli as kernels_cli
 from rwsr.pairs import cli as pairs_cli
@@ -42,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"rwsr {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"rwsr {args.command}: {stop}", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except OSError as error:
+        if not isinstance(error, OutputError) and error.errno not in OUTPUT_REASONS:
+            raise
+        if not isinstance(error, OutputError):
+            error = OutputError.from_os_error(error.filename or "an output file", error)
+        print(f"rwsr {args.command}: error: {error}", file=sys.stderr)
+        return OUTPUT_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch
         raise InputError(f"cannot read degrader model {path}: {error}") from error
     if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise InputError(f"{path} is not a DSGAN degrader checkpoint written by `rwsr train-degrader`")
+    bad = sum(int((~torch.isfinite(v)).sum()) for v in state["generator"].values() if v.is_floating_point())
+    if bad:
+        raise InputError(f"degrader model {path} holds {bad} NaN or infinite weights: its training diverged; "
+                         "lower config key 'degrader.lr' and train it again")  # fmt: skip
     device = resolve_device(device) if isinstance(device, str) else device
     generator = build_generator(state["architecture"])
     generator.load_state_dict(state["generator"])
@@ -61,6 +65,26 @@ def degrade_pixels(
     return to_array(result.clamp(0, 1))
 
 
+# Below this peak-to-peak range (half an 8-bit level) an output image is one flat colour.
+FLAT_RANGE = 0.5 / 255
+
+
+def check_degrader_output(pixels: np.ndarray | torch.Tensor, path: str | Path, source: np.ndarray | None = None) -> None:
+    """Refuse a degrader output that is NaN/infinite anywhere, or one flat colour (a broken degrader
+    writes all-black images otherwise). `path` names the image in the message; `source`, when
+    given, is the image that went in: a flat input may give a flat output."""
+    values = pixels.detach().float().cpu().numpy() if isinstance(pixels, torch.Tensor) else np.asarray(pixels)
+    bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+    if bad:
+        raise InputError(f"the degrader's output for {path} has {bad} NaN or infinite values: the degrader model is "
+                         "broken (its training diverged?); lower config key 'degrader.lr' and train it again")  # fmt: skip
+    flat_input = source is not None and np.ptp(source) < FLAT_RANGE
+    if values.size and np.ptp(values) < FLAT_RANGE and not flat_input:
+        raise InputError(f"the degrader's output for {path} is one flat colour (value {values.flat[0]:.4g}) for an "
+                         "image that is not: the degrader model is broken; check its sample grid and training log, "
+                         "lower config key 'degrader.lr' and train it again")  # fmt: skip
+
+
 def degrade_folder(model: str | Path, input_dir: str | Path, output_dir: str | Path, device: str = "auto",
                    tile: int = 512, tile_pad: int = 16) -> list[Path]:  # fmt: skip
     """Degrade every image of a folder into `<output_dir>/<stem>.png` (8-bit, or 16-bit for 16-bit inputs)."""
@@ -70,8 +94,9 @@ def degrade_folder(model: str | Path, input_dir: str | Path, output_dir: str | P
     for stem, path in discover_images(input_dir, "images to degrade").items():
         image = read_image(path)
         target = Path(output_dir) / f"{stem}.png"
-        write_image(target, degrade_pixels(generator, image.pixels, torch_device, tile, tile_pad),
-                    bit_depth=16 if image.bit_depth > 8 else 8)  # fmt: skip
+        degraded = degrade_pixels(generator, image.pixels, torch_device, tile, tile_pad)
+        check_degrader_output(degraded, path, source=image.pixels)
+        write_image(target, degraded, bit_depth=16 if image.bit_depth > 8 else 8)
         written.append(target)
         log.info("degraded %s -> %s", path, target)
     return written

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rwsr.cliutil import add_config_argument, config_from_args
+from rwsr.train.guards import StopSignals
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -59,17 +60,18 @@ def run_train(args: argparse.Namespace) -> None:
 
     config = degrader_config(args)
     set_threads(args.threads)
-    train_degrader(
-        args.source,
-        args.target,
-        args.out,
-        DegraderSettings.from_config(config),
-        seed=config["seed"],
-        device=config["device"],
-        config=config,
-        log_path=args.log_csv,
-        samples_path=args.samples,
-    )
+    with StopSignals():  # SIGTERM (a SLURM time limit) or SIGINT: checkpoint after this step, exit 75
+        train_degrader(
+            args.source,
+            args.target,
+            args.out,
+            DegraderSettings.from_config(config),
+            seed=config["seed"],
+            device=config["device"],
+            config=config,
+            log_path=args.log_csv,
+            samples_path=args.samples,
+        )
 
 
 def run_degrade(args: argparse.Namespace) -> None:

@@ -108,13 +108,22 @@ def write_image(path: str | Path, pixels: np.ndarray | torch.Tensor, bit_depth: 
     if isinstance(pixels, torch.Tensor):
         pixels = to_array(pixels)
     path = Path(path)
+    pixels = np.asarray(pixels, dtype=np.float32)
+    finite = np.isfinite(pixels)
+    if not finite.all():
+        # Casting would turn NaN into black: a diverged network's output must not pass for an image.
+        raise ImageError(f"refusing to write image {path}: {pixels.size - np.count_nonzero(finite)} of its "
+                         f"{pixels.size} pixel values are NaN or infinite (a diverged or broken model?)")  # fmt: skip
     scale, dtype = (65535.0, np.uint16) if bit_depth == 16 else (255.0, np.uint8)
-    data = np.clip(np.rint(np.asarray(pixels, dtype=np.float32) * scale), 0, scale).astype(dtype)
+    data = np.clip(np.rint(pixels * scale), 0, scale).astype(dtype)
     data = np.ascontiguousarray(data[:, :, ::-1])
     params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    # Encode in memory and write the bytes from Python: cv2.imwrite only says False, never why.
+    ok, encoded = cv2.imencode(path.suffix, data, params)
+    if not ok:
+        raise ImageError(f"cannot encode image {path} as {path.suffix}")
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), data, params):
-            raise ImageError(f"cannot write image {path}")
+        tmp.write_bytes(encoded.tobytes())
 
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:

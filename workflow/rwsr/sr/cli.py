@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 from rwsr.cliutil import add_config_argument, config_from_args
+from rwsr.errors import INTERRUPTED_EXIT
+from rwsr.train.guards import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +65,17 @@ def run_train(args: argparse.Namespace) -> int | None:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                    "-m", "rwsr.cli", *child_arguments(args)]  # fmt: skip
         log.info("launching %d training processes: %s", nproc, " ".join(command))
-        return subprocess.call(command)
+        # torchrun passes SIGTERM/SIGINT on to the training processes, which checkpoint and stop;
+        # this process only waits for them and reports the stop as the single-process run would.
+        with StopSignals() as stops:
+            status = subprocess.call(command)
+        return INTERRUPTED_EXIT if stops.requested and status != 0 else status
     from rwsr.sr.train import settings_from_config, train_sr
 
     settings = settings_from_config(config, args.model)
     val = (args.val_lr, args.val_hr) if args.val_lr else None
-    train_sr(settings, args.pairs, args.outdir, val, progress=not args.no_progress)
+    with StopSignals():  # SIGTERM (a SLURM time limit) or SIGINT: checkpoint after this step, exit 75
+        train_sr(settings, args.pairs, args.outdir, val, progress=not args.no_progress)
     return None
 
 
