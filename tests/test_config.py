@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 import yaml
@@ -45,7 +46,9 @@ def test_every_config_yaml_key_is_commented(repo):
     ("config", "key"),
     [
         ({"scale": 3}, "scale"),
-        ({"scale": "4"}, "scale"),
+        ({"scale": "four"}, "scale"),
+        ({"scale": "4.5"}, "scale"),
+        ({"sr": {"min_lr": "nan"}}, "sr.min_lr"),
         ({"seed": -1}, "seed"),
         ({"device": "tpu"}, "device"),
         ({"data": {"min_lr_side": 2}}, "data.min_lr_side"),
@@ -88,3 +91,40 @@ def test_stage_settings_carry_only_the_named_sections():
     settings = json.loads(stage_settings(config, "data"))
     assert set(settings) == {"seed", "device", "scale", "data"}
     assert load_config(stage_settings(config, "data")) == config
+
+
+def test_numbers_given_as_strings_become_numbers_where_the_schema_asks_for_one():
+    """YAML 1.1 reads 1e-4 (no dot) as a string, and snakemake --config 'sr={batch: 4}' passes nested
+    values as strings: both are numbers wherever the schema wants a number."""
+    config = validate_config({"scale": "4", "seed": " 7 ", "sr": {"batch": "4", "psnr_lr": "1e-4", "min_lr": "1e-07",
+                              "psnr_milestones": ["10", 20]}, "degrader": {"lr": "2E-4"}, "data": {"hr": "123"}})  # fmt: skip
+    assert config["scale"] == 4 and config["seed"] == 7 and config["sr"]["batch"] == 4
+    assert config["sr"]["psnr_lr"] == 1e-4 and config["sr"]["min_lr"] == 1e-7 and config["degrader"]["lr"] == 2e-4
+    assert config["sr"]["psnr_milestones"] == [10, 20]
+    assert config["data"]["hr"] == "123"  # a folder name stays a string
+
+
+def test_a_yaml_1_1_file_and_a_json_file_with_exponents_load(tmp_path):
+    (tmp_path / "c.yaml").write_text("sr:\n  psnr_lr: 1e-4\n  min_lr: 1e-07\n")
+    (tmp_path / "c.json").write_text('{"sr": {"psnr_lr": 1e-4, "min_lr": 1e-07}}')
+    for name in ("c.yaml", "c.json"):
+        config = load_config(tmp_path / name)
+        assert config["sr"]["psnr_lr"] == 1e-4 and config["sr"]["min_lr"] == 1e-7
+
+
+def test_bad_inline_json_is_a_config_error_showing_the_text():
+    with pytest.raises(ConfigError, match=r"inline config is not valid JSON .*\{sr: \{batch: 4\}\}"):
+        load_config("{sr: {batch: 4}}")
+
+
+def test_snakemake_overrides_with_nested_numbers_and_exponents(tmp_path):
+    """The README's override example, nested numbers and a JSON config file with 1e-07, in a dry run."""
+    from conftest import REPO, workflow_env
+
+    (tmp_path / "c.json").write_text('{"sr": {"min_lr": 1e-07, "psnr_lr": 1e-4}}')
+    command = ["snakemake", "-s", str(REPO / "Snakefile"), "-n", "results/fid.csv", "--configfile",
+               str(REPO / "config.yaml"), str(tmp_path / "c.json"), "--config", "sr={batch: 4, pixel_weight: 1e-2}",
+               "pairs={noise: patches}"]  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=workflow_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sr_train" in result.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -57,9 +58,43 @@ def key_path(error: jsonschema.ValidationError) -> str:
     return path or "<top level>"
 
 
+def coerce_numbers(instance: Any, schema: Mapping[str, Any]) -> Any:
+    """`instance` with the strings that spell a number turned into numbers where the schema asks
+    for one: YAML 1.1 (PyYAML, Snakemake's --configfile) reads `1e-4` (no dot) as a string, and
+    Snakemake's `--config sr='{batch: 4}'` leaves nested values as strings. Other values, and
+    strings that are not numbers, pass unchanged (validation then names them)."""
+    if isinstance(instance, dict):
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        return {key: coerce_numbers(value, properties.get(key, extra if isinstance(extra, dict) else {}))
+                for key, value in instance.items()}  # fmt: skip
+    if isinstance(instance, list):
+        return [coerce_numbers(value, schema.get("items", {})) for value in instance]
+    if isinstance(instance, str):
+        types = schema.get("type", [])
+        types = {types} if isinstance(types, str) else set(types)
+        if types & {"number", "integer"}:
+            number = _number(instance.strip(), integer="number" not in types)
+            return instance if number is None else number
+    return instance
+
+
+def _number(text: str, integer: bool) -> int | float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(value) or text.lower().lstrip("+-").startswith(("nan", "inf")):
+        return None
+    if value.is_integer() and (integer or not any(c in text for c in ".eE")):
+        return int(value)
+    return None if integer else value
+
+
 def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a validated deep copy of `config` with every default filled in."""
-    instance = copy.deepcopy(dict(config))
+    """Return a validated deep copy of `config` with every default filled in (and numbers given as
+    strings converted where the schema asks for a number, see `coerce_numbers`)."""
+    instance = coerce_numbers(copy.deepcopy(dict(config)), load_schema())
     errors = sorted(_Validator(load_schema()).iter_errors(instance), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
@@ -85,7 +120,11 @@ def load_config(source: str | Path | Mapping[str, Any] | None = None) -> dict[st
     else:
         text = str(source)
         if text.lstrip().startswith("{"):
-            raw = json.loads(text)
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError as exc:
+                shown = text if len(text) <= 200 else text[:200] + "..."
+                raise ConfigError(f"inline config is not valid JSON ({exc.msg} at character {exc.pos + 1}): {shown}") from exc
         else:
             path = Path(text)
             if not path.is_file():
