@@ -17,7 +17,7 @@ if uses_demo(config):
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr demo-data --outdir {params.outdir:q} --config {params.settings:q} > {log} 2>&1"
+            "rwsr demo-data --outdir {params.outdir:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule data_prepare:
@@ -36,7 +36,7 @@ rule data_prepare:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr prepare-data --outdir {params.outdir:q} --config {params.settings:q} > {log} 2>&1"
+        "rwsr prepare-data --outdir {params.outdir:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule data_downscale:
@@ -55,4 +55,4 @@ rule data_downscale:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr downscale --input {params.hr_dir:q} --output {params.lr_dir:q} --config {params.settings:q} > {log} 2>&1"
+        "rwsr downscale --input {params.hr_dir:q} --output {params.lr_dir:q} --config {params.settings:q} > {log:q} 2>&1"

@@ -23,7 +23,7 @@ if not config["kernels"]["batched"]:
             "../../envs/rwsr.yaml"
         shell:
             "rwsr kernelgan --input {input:q} --outdir {params.outdir:q} --threads {threads}"
-            " --config {params.settings:q} > {log} 2>&1"
+            " --config {params.settings:q} > {log:q} 2>&1"
 
 else:
 
@@ -46,7 +46,7 @@ else:
             "../../envs/rwsr.yaml"
         shell:
             "rwsr kernelgan --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
-            " --config {params.settings:q} > {log} 2>&1"
+            " --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule kernels_pool:
@@ -65,4 +65,4 @@ rule kernels_pool:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr kernel-pool --input {input:q} --output {output.pool:q} --montage {output.montage:q}"
-        " --config {params.settings:q} > {log} 2>&1"
+        " --config {params.settings:q} > {log:q} 2>&1"

@@ -2,7 +2,7 @@
 
 Each image is decoded, checked (corrupt, too small, wrong scale between val_lr and val_hr) and
 converted (grayscale, alpha, 16-bit: logged) into `results/data/<set>/<stem>.png`, so every later
-stage reads one kind of file. All problems are gathered and reported together, naming each file.
+stage reads one kind of file. Broken symlinks are logged and listed in the manifest as skipped. All problems are gathered and reported together, naming each file.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rwsr.data.sets import source_images
+from rwsr.data.sets import DEMO, source_images
 from rwsr.io.atomic import write_csv_atomic
-from rwsr.io.images import ImageError, discover_images, read_image, write_image
+from rwsr.io.images import ImageError, discover_images, read_image, skipped_entries, write_image
 from rwsr.ops.degradation import crop_to_multiple
 from rwsr.ops.resize import imresize_array
 
@@ -50,6 +50,11 @@ def prepare_inputs(config: Mapping[str, Any], demo_root: str | Path, outdir: str
             write_image(outdir / name / f"{stem}.png", image.pixels, bit_depth=16 if image.bit_depth > 8 else 8)
             rows.append({"image": stem, "source": str(path), "width": width, "height": height,
                          "bit_depth": image.bit_depth, "notes": "; ".join(image.notes)})
+        if config["data"][name] != DEMO:
+            # Broken symlinks are not inputs, but the manifest says they were seen and skipped.
+            for path, reason in skipped_entries(config["data"][name]):
+                log.warning("%s: %s", path, reason)
+                rows.append({"image": path.stem, "source": str(path), "notes": reason})
         write_csv_atomic(outdir / f"{name}.csv", MANIFEST_FIELDS, rows)
     errors += scale_mismatches(sizes, config["scale"])
     if errors:

@@ -7,6 +7,10 @@ networks (`to_tensor` / `to_array`). Every conversion from what is on disk (gray
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +20,8 @@ import torch
 
 from rwsr.errors import InputError
 from rwsr.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
@@ -34,21 +40,70 @@ class Image:
     notes: list[str] = field(default_factory=list)
 
 
+# Characters an image name cannot hold: braces are Snakemake's wildcard syntax in file names, and
+# control characters (a newline...) break logs and tables. Spaces, quotes, unicode and other shell
+# characters are fine: every rule quotes its paths.
+UNUSABLE_NAME_CHARACTERS = re.compile(r"[{}\x00-\x1f\x7f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why an image file name cannot go through the pipeline, or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid UTF-8"
+    bad = sorted(set(UNUSABLE_NAME_CHARACTERS.findall(name)))
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return f"it contains {shown} (braces are Snakemake wildcard syntax; control characters break logs)"
+    return None
+
+
+def skipped_entries(folder: str | Path) -> list[tuple[Path, str]]:
+    """Image-named entries of `folder` that are not readable files: dangling or looping symlinks.
+    Discovery skips them; the data stage reports them in the log and its manifests."""
+    skipped = []
+    for path in sorted(Path(folder).iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_symlink():
+            continue
+        try:
+            path.stat()
+        except OSError as error:
+            kind = "a symlink loop" if error.errno == errno.ELOOP else f"a dangling symlink to {os.readlink(path)}"
+            skipped.append((path, f"skipped: {kind}"))
+    return skipped
+
+
 def discover_images(folder: str | Path, what: str = "image folder") -> dict[str, Path]:
     """Map stem -> file for the images directly inside `folder` (any letter case of the
-    known suffixes). Stems become Snakemake wildcards, so two files sharing one are an error."""
+    known suffixes). Stems become Snakemake wildcards, so two files sharing one are an error,
+    and so is a name the pipeline cannot carry (`name_problem`). Broken symlinks are skipped
+    with a warning (`skipped_entries`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{what}: folder not found: {folder}")
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    bad_names = []
+    try:
+        entries = sorted(folder.iterdir())
+    except PermissionError as error:
+        raise ImageError(f"{what}: cannot list {folder}: permission denied") from error
+    for path in entries:
         if path.name.startswith(".") or path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        problem = name_problem(path.name)
+        if problem:
+            bad_names.append(f"{path}: {problem}")
             continue
         if path.stem in found:
             raise ImageError(
                 f"{what}: duplicate image name {path.stem!r}: {found[path.stem]} and {path}; rename one of them"
             )
         found[path.stem] = path
+    if bad_names:
+        raise ImageError(f"{what}: {len(bad_names)} file name(s) cannot be used; rename them:\n  " + "\n  ".join(bad_names))
+    for path, reason in skipped_entries(folder):
+        log.warning("%s: %s %s", what, path, reason)
     if not found:
         raise ImageError(
             f"{what}: no images in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))} in any letter case)"
@@ -61,6 +116,10 @@ def read_image(path: str | Path, min_side: int = 1) -> Image:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"image not found: {path}")
+    try:  # cv2.imread says None for an unreadable file as for a corrupt one
+        os.close(os.open(path, os.O_RDONLY))
+    except PermissionError as error:
+        raise ImageError(f"cannot read image {path}: permission denied") from error
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if raw is None or raw.size == 0:
         raise ImageError(f"cannot decode image {path}: the file is corrupt or not an image")
