@@ -103,6 +103,10 @@ def test_stop_signals_defer_the_first_signal_and_restore_the_handlers():
         os.kill(os.getpid(), signal.SIGTERM)
         assert stops.requested == signal.SIGTERM and stop_requested() == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before and stop_requested() is None
+    with StopSignals() as stops:  # SLURM and Snakemake may both send SIGTERM: still deferred
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stops.requested == signal.SIGTERM
     with StopSignals(), pytest.raises(KeyboardInterrupt):  # a second Ctrl-C is not deferred
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)
@@ -229,3 +233,16 @@ def test_a_full_disk_is_named_with_the_file_and_the_reason(full_disk, pairs_dir,
                    "--config", tiny_config_json(features=64, blocks=2)])  # fmt: skip
     error = capsys.readouterr().err
     assert status == 73 and "no space left on device" in error and str(full_disk / "sr") in error
+
+
+def test_a_wrong_model_file_and_bad_inline_json_are_one_line_errors(tmp_path, capsys):
+    from rwsr.cli import main
+
+    (tmp_path / "notes.txt").write_text("not a model")
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "a.png", np.zeros((8, 8, 3), np.float32))
+    assert main(["upscale", "--model", str(tmp_path / "notes.txt"), "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "out"), "--config", '{"device": "cpu"}']) == 2  # fmt: skip
+    assert "notes.txt is not an rwsr generator file" in capsys.readouterr().err
+    assert main(["upscale", "--model", "m.pt", "--input", "in", "--output", "out", "--config", "{device: cpu}"]) == 2
+    assert "not valid JSON" in capsys.readouterr().err

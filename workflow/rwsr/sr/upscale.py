@@ -51,8 +51,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         arch = dict(state["arch"])
         model = GENERATORS[arch.pop("name")](**arch)
         model.load_state_dict(state["state_dict"])
-    except (KeyError, TypeError, RuntimeError, EOFError, ValueError) as error:
-        raise InputError(f"{path} is not an rwsr generator file ({type(error).__name__}: {error})") from error
+    except Exception as error:  # a foreign file fails in many ways inside torch.load (UnpicklingError, ...)
+        raise InputError(f"{path} is not an rwsr generator file written by `rwsr train-sr` "
+                         f"({type(error).__name__}: {error})") from error  # fmt: skip
     return model.to(device).eval(), dict(state.get("meta", {}))
 
 

@@ -8,7 +8,7 @@ names the stage, the step and the config keys to lower.
 SLURM ends a job at its time limit with SIGTERM (then SIGKILL); `StopSignals` turns SIGTERM and
 SIGINT into a flag that the loop reads after each step, so it can write a checkpoint and raise
 `TrainingInterrupted`, which the `rwsr` command turns into exit status `INTERRUPTED_EXIT`. A second
-signal of the same kind is not deferred: it acts as it would without the guard.
+Ctrl-C is not deferred: it interrupts at once.
 """
 
 from __future__ import annotations
@@ -97,11 +97,13 @@ class StopSignals:
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested == signum:  # asked twice: stop now, as without the guard
+        # A second Ctrl-C stops at once. A second SIGTERM does not: SLURM signals every process of
+        # the job, and the Snakemake job runner passes its own on, so one time limit brings several.
+        if signum == signal.SIGINT and self.requested == signum:
             signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
             signal.raise_signal(signum)
             return
-        self.requested = signum
+        self.requested = self.requested or signum
 
     def __enter__(self) -> "StopSignals":
         global _active
