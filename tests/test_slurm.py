@@ -66,7 +66,7 @@ def effective_arguments(workdir: Path, *args: str, env: dict[str, str] | None = 
             "executor": args.executor, "cores": args.cores, "jobs": args.jobs,
             "resources": text(args.resources), "scopes": text(args.set_resource_scopes),
             "default_resources": text(args.default_resources),
-            "rerun_incomplete": args.rerun_incomplete, "latency_wait": args.latency_wait,
+            "rerun_incomplete": args.rerun_incomplete, "latency_wait": args.latency_wait, "retries": args.retries,
         }))
     """)
     result = subprocess.run([sys.executable, "-c", probe, "-s", str(REPO / "Snakefile"), *args], cwd=workdir,
@@ -85,7 +85,12 @@ def test_slurm_profile_keeps_its_settings_under_the_workflow_profile(tmp_path):
     assert settings["jobs"] >= 10
     assert settings["rerun_incomplete"] is True and settings["latency_wait"] >= 30
     defaults = settings["default_resources"]
-    assert int(defaults["mem_mb"]) >= 1000 and int(defaults["runtime"]) >= 30 and int(defaults["cpus_per_gpu"]) >= 1
+    assert int(defaults["mem_mb"]) >= 1000 and int(defaults["cpus_per_gpu"]) >= 1
+    # A job that hits its time limit is submitted again, with more time, and a training resumes:
+    # SLURM sends SIGTERM ahead of the limit, on which rwsr writes a checkpoint.
+    runtime = [eval(defaults["runtime"], {"attempt": attempt}) for attempt in (1, 2)]
+    assert runtime[0] >= 30 and runtime[1] > runtime[0] and settings["retries"] >= 1
+    assert re.fullmatch(r"--signal=TERM@\d+", ast.literal_eval(defaults["slurm_extra"]))
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
     # The local GPU limit still comes through, but scoped per submitted job: no cluster-wide cap.
     assert settings["resources"] == {"gpu": "1"} and settings["scopes"] == {"gpu": "local"}
@@ -469,3 +474,63 @@ def test_demo_stages_go_through_sbatch_and_match_a_local_run(slurm_cluster, tmp_
     assert any(path.suffix == ".png" for path in local_files)
     for relative in local_files:
         assert_same_file(tmp_path / "local" / relative, tmp_path / "cluster" / relative)
+
+
+# ---------------------------------------------------------------------------------------------
+# A time limit: SIGTERM ahead of it, a checkpoint, a retry with more time that resumes
+
+TRAINER = '''\
+"""A stand-in for rwsr's trainers with their signal handling: STEPS one-second steps, a checkpoint on
+SIGTERM (rwsr.train.guards), exit status 75; a re-run resumes from the checkpoint."""
+import sys, time
+from pathlib import Path
+from rwsr.errors import INTERRUPTED_EXIT
+from rwsr.io.atomic import write_text_atomic
+from rwsr.train.guards import StopSignals, stop_requested
+
+STEPS, checkpoint, out = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+step = int(checkpoint.read_text()) if checkpoint.exists() else 0
+print("starting at step", step, flush=True)
+with StopSignals():
+    while step < STEPS:
+        time.sleep(1)
+        step += 1
+        if stop_requested():
+            write_text_atomic(checkpoint, str(step))
+            print("stopped by a signal after step", step, flush=True)
+            sys.exit(INTERRUPTED_EXIT)
+write_text_atomic(out, str(step))
+'''
+
+TIME_LIMIT_TOY = '''\
+rule train:
+    output:
+        "trained.txt",
+    log:
+        "train.log",
+    resources:
+        # 1 minute, then 2: the first attempt cannot finish 80 one-second steps
+        runtime=lambda wildcards, attempt: attempt,
+        # the profile's lead time would exceed a 1-minute limit
+        slurm_extra="'--signal=TERM@30'",
+    shell:
+        "python trainer.py 80 checkpoint.txt {output:q} >> {log:q} 2>&1"
+'''
+
+
+@pytest.mark.slow  # about 3 minutes of SLURM time limits
+def test_a_job_past_its_time_limit_checkpoints_and_finishes_through_retries(slurm_cluster, tmp_path):
+    (tmp_path / "trainer.py").write_text(TRAINER)
+    (tmp_path / "Snakefile").write_text(TIME_LIMIT_TOY)
+    result = slurm_cluster.snakemake(tmp_path, "-s", str(tmp_path / "Snakefile"), "--workflow-profile",
+                                     str(WORKFLOW_PROFILE), "--profile", str(SLURM_PROFILE), *TEST_ONLY_FLAGS,
+                                     timeout=600)  # fmt: skip
+    log = (tmp_path / "train.log").read_text() if (tmp_path / "train.log").exists() else ""
+    assert result.returncode == 0, result.stderr[-4000:] + log
+    assert (tmp_path / "trained.txt").read_text() == "80"
+    # The last attempt's log (Snakemake clears a job's log before each attempt): it resumed mid-run.
+    resumed_at = re.search(r"starting at step (\d+)", log)
+    assert resumed_at and 0 < int(resumed_at.group(1)) < 80, log
+    jobs = slurm_cluster.jobs(run_id(result.stderr))
+    assert len(jobs) >= 2 and jobs[-1]["JobState"] == "COMPLETED"
+    assert {job["TimeLimit"] for job in jobs} >= {"00:01:00", "00:02:00"}
