@@ -246,3 +246,18 @@ def test_a_wrong_model_file_and_bad_inline_json_are_one_line_errors(tmp_path, ca
     assert "notes.txt is not an rwsr generator file" in capsys.readouterr().err
     assert main(["upscale", "--model", "m.pt", "--input", "in", "--output", "out", "--config", "{device: cpu}"]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_ddp_launch_checkpoints_and_exits_75(pairs_dir, tmp_path):
+    config = tiny_config_json(psnr_iterations=400, gan_iterations=0, checkpoint_interval=1000, sample_interval=1000)
+    command = ["rwsr", "train-sr", "--nproc", "2", "--pairs", str(pairs_dir), "--outdir", str(tmp_path), "--no-progress",
+               "--config", config]  # fmt: skip
+    process = subprocess.Popen(command, env=workflow_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    loss_csv = tmp_path / "loss.csv"
+    while process.poll() is None and (not loss_csv.exists() or len(loss_csv.read_text().splitlines()) < 4):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # to the launcher only: it passes the signal on
+    stderr = process.communicate(timeout=300)[1]
+    assert process.returncode == INTERRUPTED_EXIT, stderr[-3000:]
+    assert 0 < load_checkpoint(tmp_path / "checkpoint.pt")["step"] < 400

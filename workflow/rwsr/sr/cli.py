@@ -65,11 +65,19 @@ def run_train(args: argparse.Namespace) -> int | None:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                    "-m", "rwsr.cli", *child_arguments(args)]  # fmt: skip
         log.info("launching %d training processes: %s", nproc, " ".join(command))
-        # torchrun passes SIGTERM/SIGINT on to the training processes, which checkpoint and stop;
-        # this process only waits for them and reports the stop as the single-process run would.
-        with StopSignals() as stops:
-            status = subprocess.call(command)
-        return INTERRUPTED_EXIT if stops.requested and status != 0 else status
+        # A signal to this process goes on to torchrun, which passes it to the training processes:
+        # they checkpoint and stop, and this process reports it as the single-process run would.
+        with StopSignals() as stops, subprocess.Popen(command) as child:
+            forwarded = None
+            while child.poll() is None:
+                if stops.requested and forwarded is None:
+                    forwarded = stops.requested
+                    child.send_signal(forwarded)
+                try:
+                    child.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    pass
+        return INTERRUPTED_EXIT if stops.requested and child.returncode != 0 else child.returncode
     from rwsr.sr.train import settings_from_config, train_sr
 
     settings = settings_from_config(config, args.model)
