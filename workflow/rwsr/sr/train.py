@@ -390,11 +390,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             check_parameters()  # no checkpoint or output holds NaN weights
         if writer and saving:
             save_state()
-        signum = stop_requested()
-        if world > 1:  # every process stops after the same step, or DDP's collectives hang
-            flag = torch.tensor([signum or 0], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            signum = int(flag.item()) or None
+        signum = stop_signal(world, device)
         if signum and step < total:
             check_parameters()
             if writer and not saving:
@@ -424,6 +420,17 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
         dist.barrier()
         dist.destroy_process_group()
     return final
+
+
+def stop_signal(world: int, device: torch.device) -> int | None:
+    """The signal that asked training to stop (SIGTERM from a SLURM time limit, SIGINT), if any;
+    under DDP every process learns of it, so all stop after the same step (or collectives hang)."""
+    signum = stop_requested()
+    if world > 1:
+        flag = torch.tensor([signum or 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        signum = int(flag.item()) or None
+    return signum
 
 
 def previous_run(path: Path, s: SRSettings, key: dict[str, Any], key_hash: str,
