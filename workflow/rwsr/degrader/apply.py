@@ -22,10 +22,9 @@ from rwsr.nn.tiling import run_tiled
 log = logging.getLogger(__name__)
 
 
-def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The generator of a `rwsr train-degrader` checkpoint, rebuilt from the architecture stored
-    in it, on `device`, in eval mode and without gradients."""
-    from rwsr.degrader.train import CHECKPOINT_KIND, build_generator
+def read_degrader_checkpoint(path: str | Path) -> dict:
+    """The checkpoint of `rwsr train-degrader` at `path`, or a clear error."""
+    from rwsr.degrader.train import CHECKPOINT_KIND
     from rwsr.train.checkpoint import load_checkpoint
 
     path = Path(path)
@@ -37,6 +36,21 @@ def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch
         raise InputError(f"cannot read degrader model {path}: {error}") from error
     if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise InputError(f"{path} is not a DSGAN degrader checkpoint written by `rwsr train-degrader`")
+    return state
+
+
+def trained_input_domain(path: str | Path) -> str:
+    """What the degrader was trained to degrade: kernel (pool-blurred) or bicubic clean LR
+    (checkpoints from before the choice existed were all trained on bicubic LR)."""
+    return read_degrader_checkpoint(path).get("input_domain", "bicubic")
+
+
+def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The generator of a `rwsr train-degrader` checkpoint, rebuilt from the architecture stored
+    in it, on `device`, in eval mode and without gradients."""
+    from rwsr.degrader.train import build_generator
+
+    state = read_degrader_checkpoint(path)
     device = resolve_device(device) if isinstance(device, str) else device
     generator = build_generator(state["architecture"])
     generator.load_state_dict(state["generator"])
