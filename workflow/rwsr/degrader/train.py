@@ -30,6 +30,7 @@ import torch.nn.functional as F
 import yaml
 
 from rwsr.degrader.frequency import low_pass
+from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_text_atomic
@@ -47,7 +48,7 @@ ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip",
                      "discriminator_channels", "filter", "filter_size")  # fmt: skip
 # Keys that only say how often to write things: changing them does not spoil a resume.
 BOOKKEEPING_KEYS = ("checkpoint_every", "log_every", "resume")
-LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr"]
+LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr", "noise_ratio"]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -78,6 +79,8 @@ class DegraderSettings:
     resume: str = "auto"
 
     source: str = "bicubic"  # the input domain: bicubic (paper) or kernel (pool-blurred) clean LR
+    select: str = "last"  # the published generator: last (paper) or noise (closest noise level to the real LR)
+    select_every: int = 25
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DegraderSettings":
@@ -149,6 +152,9 @@ class CropPool:
             left = rng.integers(image.shape[1] - crop + 1)
             crops.append(self._float(image[top : top + crop, left : left + crop]))
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+    def whole_images(self) -> list[np.ndarray]:
+        return [self._float(image) for image in self.images]
 
     def centre_crops(self, count: int, crop: int) -> list[np.ndarray]:
         """Fixed crops for the sample grid, so grids from different steps are comparable."""
@@ -229,6 +235,7 @@ def train_degrader(
     run_key = {"seed": seed, "crop": crop, "source_images": source.fingerprint, "target": target.fingerprint,
                "compression": list(compression.qualities), **resume_relevant(settings)}  # fmt: skip
     loss_log = LossLog(log_path, LOG_FIELDS)
+    selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed) if settings.select == "noise" else None
     step = 0
     previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
     if previous is not None and previous.get("run_key") != run_key:
@@ -242,6 +249,8 @@ def train_degrader(
         set_rng_states(previous["rng"])
         rng.bit_generator.state = previous["crop_rng"]
         step = previous["step"]
+        if selector is not None:
+            selector.load_state_dict(previous["selection"])
         loss_log.resume_from(step)
         log.info("resuming from %s at step %d of %d", resume_path, step, settings.iterations)
     else:
@@ -273,6 +282,7 @@ def train_degrader(
             # What the generator expects as input and what follows it: the pairs stage checks both.
             "input_domain": settings.source,
             "compression": list(compression.qualities),
+            "selection": selector.state_dict() if selector is not None else None,
             "config": dict(config) if config is not None else None,
         }
 
@@ -323,11 +333,14 @@ def train_degrader(
         optimizer_g.step()
         step += 1
 
+        noise_ratio = ""
+        if selector is not None and (step % settings.select_every == 0 or step == settings.iterations):
+            noise_ratio = f"{selector.update(generator, torch_device, step):.4g}"
         if step % settings.log_every == 0 or step == settings.iterations:
             values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
                       "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
                       "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
-            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}"})
+            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             save_checkpoint(resume_path, checkpoint(step))
             generator.eval()
@@ -343,6 +356,10 @@ def train_degrader(
                "iterations_per_second": (step - resumed_from) / max(seconds, 1e-9)}  # fmt: skip
     if step < settings.iterations:
         return summary
+    if selector is not None:
+        generator.load_state_dict(selector.best_state)
+        log.info("publishing the generator of step %d: its noise level is %.3f x the real LR's (select: noise)",
+                 selector.best_step, selector.best_ratio)  # fmt: skip
     generator.eval()
     write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
     save_checkpoint(out, checkpoint(step))
