@@ -88,3 +88,10 @@ def test_stage_settings_carry_only_the_named_sections():
     settings = json.loads(stage_settings(config, "data"))
     assert set(settings) == {"seed", "device", "scale", "data"}
     assert load_config(stage_settings(config, "data")) == config
+
+
+def test_degrader_source_must_match_the_pairs_blur():
+    with pytest.raises(ConfigError, match=r"'pairs.kernel' \(bicubic\) and 'degrader.source' \(kernel\)"):
+        load_config({"pairs": {"kernel": "bicubic"}})
+    assert load_config({"pairs": {"kernel": "bicubic"}, "degrader": {"source": "bicubic"}})["degrader"]["source"] == "bicubic"
+    assert load_config({"pairs": {"kernel": "bicubic", "noise": "none"}})  # no degrader, nothing to agree on
