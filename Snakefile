@@ -2,6 +2,7 @@
 # Stages, in pipeline order: data, kernels, degrader, pairs, sr, evaluate.
 
 from rwsr.config import load_config
+from rwsr.evaluate.summary import summary_text
 
 configfile: "config.yaml"
 
@@ -24,3 +25,7 @@ rule all:
     input:
         get_final_targets(),
     default_target: True
+
+
+onsuccess:
+    print(summary_text("results"))

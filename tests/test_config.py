@@ -128,3 +128,10 @@ def test_snakemake_overrides_with_nested_numbers_and_exponents(tmp_path):
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=workflow_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sr_train" in result.stdout
+
+
+def test_degrader_source_must_match_the_pairs_blur():
+    with pytest.raises(ConfigError, match=r"'pairs.kernel' \(bicubic\) and 'degrader.source' \(kernel\)"):
+        load_config({"pairs": {"kernel": "bicubic"}})
+    assert load_config({"pairs": {"kernel": "bicubic"}, "degrader": {"source": "bicubic"}})["degrader"]["source"] == "bicubic"
+    assert load_config({"pairs": {"kernel": "bicubic", "noise": "none"}})  # no degrader, nothing to agree on

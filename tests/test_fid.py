@@ -196,7 +196,8 @@ def test_foreign_weights_file_names_the_config_key(tmp_path):
 
 def row(model: str, variant: str, **changes) -> dict:
     base = dict(
-        model=model, variant=variant, scale=4, fid=1.5, psnr_y=25.0, ssim_y=0.7, n_images=3, crop_size=64,
+        model=model, variant=variant, generator="final", scale=4, fid=1.5, psnr_y=25.0, ssim_y=0.7, hf_ratio=1.1,
+        n_images=3, crop_size=64,
         crop_count=10, seed=0, inception_weights="random", reference="results/data/hr", n_reference_images=5, border=4,
     )  # fmt: skip
     return {**base, **changes}
@@ -204,16 +205,20 @@ def row(model: str, variant: str, **changes) -> dict:
 
 def test_table_gathers_sorts_and_refuses_mixed_protocols(tmp_path):
     files = []
-    for name, variant in (("esrgan", "bicubic-pairs"), ("bicubic", "bicubic-upscale"), ("esrgan", "pipeline")):
-        files.append(tmp_path / f"{name}__{variant}.csv")
-        write_rows(files[-1], [row(name, variant)])
+    rows = (("esrgan", "pipeline", "final"), ("esrgan", "bicubic-pairs", "psnr"), ("bicubic", "bicubic-upscale", "none"),
+            ("esrgan", "oracle-pairs", "psnr"), ("esrgan", "pipeline", "psnr"))  # fmt: skip
+    for name, variant, generator in rows:
+        files.append(tmp_path / f"{name}__{variant}__{generator}.csv")
+        write_rows(files[-1], [row(name, variant, generator=generator)])
     table = gather_table(files, tmp_path / "fid.csv")
     written = pd.read_csv(tmp_path / "fid.csv")
     assert list(written.columns) == list(COLUMNS)
-    assert list(zip(written.model, written.variant)) == [
-        ("bicubic", "bicubic-upscale"), ("esrgan", "pipeline"), ("esrgan", "bicubic-pairs"),
+    # Floor to ceiling, the PSNR phase's generator before the final one.
+    assert list(zip(written.model, written.variant, written.generator)) == [
+        ("bicubic", "bicubic-upscale", "none"), ("esrgan", "bicubic-pairs", "psnr"), ("esrgan", "pipeline", "psnr"),
+        ("esrgan", "pipeline", "final"), ("esrgan", "oracle-pairs", "psnr"),
     ]  # fmt: skip
-    assert len(table) == 3
+    assert len(table) == 5
 
     write_rows(tmp_path / "other.csv", [row("bebygan", "pipeline", seed=1)])
     with pytest.raises(InputError, match=r"'seed'.*other\.csv"):

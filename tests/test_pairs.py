@@ -13,7 +13,7 @@ from rwsr.errors import InputError
 from rwsr.io.images import read_image, write_image
 from rwsr.kernels.kernel_ops import bicubic_kernel
 from rwsr.ops.degradation import anisotropic_gaussian_kernel
-from rwsr.pairs.make import hr_tiles, load_kernel_pool, make_pairs
+from rwsr.pairs.make import aligned_tiles, load_kernel_pool, make_pairs
 from rwsr.pairs.noise_patches import collect_noise_patches, inject_noise
 
 
@@ -44,7 +44,7 @@ def save_pool(path, kernels, scale=2):
 
 
 def config(**pairs):
-    return validate_config({"scale": 2, "pairs": {"noise": "none", "tile": 0, **pairs}})
+    return validate_config({"scale": 2, "pairs": {"noise": "none", "tile": 0, "jpeg_quality": "none", **pairs}})
 
 
 def test_delta_kernel_reproduces_exact_pixels_with_exact_size(tmp_path, hr_dir):
@@ -93,27 +93,97 @@ def test_pool_and_bicubic_options_share_bicubics_grid(tmp_path, hr_dir):
 def test_same_seed_same_pairs_and_draws_cover_the_pool(tmp_path, hr_dir):
     kernels = [anisotropic_gaussian_kernel(7, s, s, 0.0) for s in (0.5, 0.8, 1.1, 1.4)]
     pool = save_pool(tmp_path / "pool.npz", kernels)
-    settings = config(tile=16, samples_per_image=1)
+    settings = config(tile=16, samples_per_image=3)
     rows = make_pairs(settings, hr_dir, tmp_path / "one", kernel_pool=pool)
     again = make_pairs(settings, hr_dir, tmp_path / "two", kernel_pool=pool)
     assert rows == again
     for path in (tmp_path / "one" / "lr").iterdir():
         assert path.read_bytes() == (tmp_path / "two" / "lr" / path.name).read_bytes()
-    used = [row["kernel_index"] for row in rows]
-    assert set(used) == {0, 1, 2, 3}
-    first_round = used[:4]
-    assert sorted(first_round) == [0, 1, 2, 3]  # every kernel before any repeats
+
+    def draws(rows):  # one kernel per whole image and sample; its tiles share it
+        return list({(row["hr_image"], row["sample"]): row["kernel_index"] for row in rows}.values())
+
+    used = draws(rows)
+    assert len(used) == 6 and set(used) == {0, 1, 2, 3}
+    assert sorted(used[:4]) == [0, 1, 2, 3]  # every kernel before any repeats
     other = make_pairs(validate_config({**settings, "seed": 7}), hr_dir, tmp_path / "three", kernel_pool=pool)
-    assert [row["kernel_index"] for row in other] != used
+    assert draws(other) != used
     table = list(csv.DictReader((tmp_path / "one" / "pairs.csv").open()))
     assert [row["pair"] for row in table] == [row["pair"] for row in rows]
 
 
-def test_tiles_are_disjoint_multiples_of_scale():
-    pixels = np.zeros((50, 70, 3), np.float32)
-    tiles = list(hr_tiles(pixels, 24, 4))
-    assert len(tiles) == 2 * 2 and all(t.shape == (24, 24, 3) for t in tiles)
-    assert [t.shape for t in hr_tiles(pixels, 0, 4)] == [(48, 68, 3)]
+def test_tiles_are_disjoint_aligned_multiples_of_scale():
+    hr = np.random.default_rng(0).random((48, 72, 3)).astype(np.float32)
+    lr = hr[::4, ::4]
+    tiles = list(aligned_tiles(hr, lr, 24, 4))
+    assert len(tiles) == 2 * 3 and all(h.shape == (24, 24, 3) and l.shape == (6, 6, 3) for h, l in tiles)
+    for hr_tile, lr_tile in tiles:
+        np.testing.assert_array_equal(hr_tile[::4, ::4], lr_tile)  # HR pixel 4i is LR pixel i
+    assert [(h.shape, l.shape) for h, l in aligned_tiles(hr, lr, 0, 4)] == [((48, 72, 3), (12, 18, 3))]
+
+
+def test_whole_images_are_degraded_before_tiling_so_tiles_have_no_seams(tmp_path, hr_dir):
+    """Tiles are crops of the whole degraded image: a tile edge sees the real neighbours, never a
+    padded border (degrading tile by tile would reflect the image at every tile edge)."""
+    pool = save_pool(tmp_path / "pool.npz", [anisotropic_gaussian_kernel(9, 1.8, 0.6, 0.5)])
+    make_pairs(config(), hr_dir, tmp_path / "whole", kernel_pool=pool)
+    make_pairs(config(tile=16), hr_dir, tmp_path / "tiles", kernel_pool=pool)
+    whole = read_image(tmp_path / "whole" / "lr" / "b_t000_s0.png").pixels
+    for index, (top, left) in enumerate((y, x) for y in range(0, 64 - 15, 16) for x in range(0, 64 - 15, 16)):
+        tile = read_image(tmp_path / "tiles" / "lr" / f"b_t{index:03d}_s0.png").pixels
+        np.testing.assert_array_equal(tile, whole[top // 2 : top // 2 + 8, left // 2 : left // 2 + 8])
+
+
+def test_pairs_are_compressed_like_the_real_lr_and_record_the_quality(tmp_path, hr_dir):
+    from rwsr.ops.degradation import blur_subsample, jpeg_roundtrip
+
+    pool = save_pool(tmp_path / "pool.npz", [delta()])
+    rows = make_pairs(config(jpeg_quality="auto"), hr_dir, tmp_path / "out", kernel_pool=pool, real_lr_qualities=[60, 60])
+    assert {row["jpeg_quality"] for row in rows} == {60}
+    hr = read_image(tmp_path / "out" / "hr" / "b_t000_s0.png").pixels
+    lr = read_image(tmp_path / "out" / "lr" / "b_t000_s0.png").pixels
+    np.testing.assert_array_equal(lr, jpeg_roundtrip(blur_subsample(hr, delta(), 2), 60))
+    table = list(csv.DictReader((tmp_path / "out" / "pairs.csv").open()))
+    assert {row["jpeg_quality"] for row in table} == {"60"}
+    # Real LR that are not JPEGs leave their share of the pairs uncompressed.
+    rows = make_pairs(config(jpeg_quality="auto", samples_per_image=8), hr_dir, tmp_path / "mixed", kernel_pool=pool,
+                      real_lr_qualities=[None, 90])  # fmt: skip
+    assert {row["jpeg_quality"] for row in rows} == {"", 90}
+    with pytest.raises(InputError, match="pairs.jpeg_quality"):
+        make_pairs(config(jpeg_quality="auto"), hr_dir, tmp_path / "none", kernel_pool=pool)
+
+
+def test_oracle_pairs_use_the_hidden_degradation(tmp_path, hr_dir):
+    truth = tmp_path / "demo"
+    kernels = {"r1": anisotropic_gaussian_kernel(9, 1.6, 0.7, 0.4, 2), "r2": anisotropic_gaussian_kernel(9, 0.9, 1.2, 2.0, 2)}
+    for name, kernel in kernels.items():
+        (truth / "kernels").mkdir(parents=True, exist_ok=True)
+        np.save(truth / "kernels" / f"{name}.npy", kernel)
+    np.save(truth / "kernels" / "v1.npy", delta(9))
+    (truth / "degradations.csv").write_text(
+        "set,image,scale,sigma_x,sigma_y,theta,noise_sigma,jpeg_quality\n"
+        "real_lr,r1,2,1.6,0.7,0.4,0.05,70\nreal_lr,r2,2,0.9,1.2,2.0,0.05,74\nval_lr,v1,2,1,1,0,0.05,99\n"
+    )
+    rows = make_pairs(config(samples_per_image=2), hr_dir, tmp_path / "out", oracle=truth / "degradations.csv")
+    assert {row["kernel"] for row in rows} == {"true r1", "true r2"}  # the real LR's kernels, not the validation's
+    assert {row["noise"] for row in rows} == {"gaussian"} and {row["noise_detail"] for row in rows} == {"sigma 0.05"}
+    assert all(70 <= row["jpeg_quality"] <= 74 for row in rows)
+
+
+def test_fidelity_table_compares_noise_and_warns_when_it_is_off(tmp_path, hr_dir, caplog):
+    from rwsr.ops.degradation import add_gaussian_noise
+
+    rng = np.random.default_rng(5)
+    real = tmp_path / "real"
+    for index in range(2):
+        smooth = cv2.GaussianBlur(rng.random((64, 64, 3)).astype(np.float32), (0, 0), 4) * 0.5 + 0.25
+        write_image(real / f"r{index}.png", add_gaussian_noise(smooth, 0.04, rng))
+    pool = save_pool(tmp_path / "pool.npz", [anisotropic_gaussian_kernel(9, 1.5, 1.5, 0.0)])
+    make_pairs(config(), hr_dir, tmp_path / "clean", kernel_pool=pool, real_lr_dir=real)
+    table = {row["quantity"]: row for row in csv.DictReader((tmp_path / "clean" / "fidelity.csv").open())}
+    assert float(table["noise_sigma"]["real"]) == pytest.approx(0.04, rel=0.15)
+    assert float(table["noise_sigma"]["ratio"]) < 0.5  # blurred clean pairs carry none of the real noise
+    assert "SYNTHESIZED NOISE DOES NOT MATCH" in caplog.text
 
 
 def test_bicubic_pairs_use_matlab_downscaling(tmp_path, hr_dir):

@@ -23,10 +23,13 @@ def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     jobs = planned_jobs(result)
     real_lr = demo_crops(load_config(REPO / "config.yaml")["data"]["demo"])["real_lr"]
     assert len(real_lr) >= 2 and jobs["kernels_estimate"] == len(real_lr)  # one per demo real LR image
-    assert jobs["sr_train"] == 2  # pipeline pairs and bicubic pairs
-    assert jobs["evaluate_score"] == 3  # both variants and the bicubic-upscale baseline
-    for rule in ("data_demo", "data_prepare", "data_downscale", "degrader_train", "pairs_make", "pairs_bicubic",
-                 "evaluate_table"):
+    assert jobs["sr_train"] == 3  # pipeline, bicubic and (demo: the degradation is known) oracle pairs
+    assert jobs["sr_upscale"] == 6  # each training's PSNR-phase and final generator
+    assert jobs["evaluate_score"] == 7  # those six and the bicubic-upscale baseline
+    # degrader.source kernel: the degrader learns from pool-blurred HR, so no bicubic LR is made.
+    assert "data_downscale" not in jobs
+    for rule in ("data_demo", "data_prepare", "degrader_source", "degrader_train", "pairs_make", "pairs_bicubic",
+                 "pairs_oracle", "evaluate_table"):
         assert jobs[rule] == 1
     assert not (tmp_path / "results").exists()
 

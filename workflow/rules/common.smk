@@ -3,7 +3,6 @@
 import re
 import shlex
 from pathlib import Path
-from types import SimpleNamespace as Namespace
 
 from rwsr.config import load_schema, stage_settings
 from rwsr.data.sets import active_datasets, source_images, uses_demo
@@ -12,6 +11,7 @@ from rwsr.sr import inference_section, training_section
 
 DATA = "results/data"
 DEMO_ROOT = f"{DATA}/demo"
+KERNELS = "results/kernels"
 
 # set name -> image stem -> source file; discovered once, when the DAG is built.
 IMAGES = source_images(config, DEMO_ROOT)
@@ -48,28 +48,57 @@ def get_bicubic_lr():
     return expand(f"{DATA}/hr_bicubic_x{config['scale']}/{{image}}.png", image=sorted(IMAGES["hr"]))
 
 
+REAL_LR_MANIFEST = f"{DATA}/real_lr.csv"
+# The demo's hidden degradation (true kernels, noise, JPEG): known only when the demo builds the real LR.
+HIDDEN_DEGRADATION = f"{DEMO_ROOT}/degradations.csv" if config["data"]["real_lr"] == "demo" else None
+
+
+def common_pair_sources():
+    """What every pair set reads: the clean HR, and the real LR it is measured against (fidelity.csv)."""
+    sources = {"hr": get_prepared("hr"), "real_lr": get_prepared("real_lr"), "real_lr_manifest": REAL_LR_MANIFEST}
+    return sources | ({"truth": HIDDEN_DEGRADATION} if HIDDEN_DEGRADATION else {})
+
+
 def get_pair_sources(wildcards):
-    """Inputs of the pairs stage: the clean HR images plus what pairs.kernel and pairs.noise need."""
-    sources = {"hr": get_prepared("hr")}
+    """Inputs of the pipeline's pairs: the common ones plus what pairs.kernel and pairs.noise need."""
+    sources = common_pair_sources()
     if config["pairs"]["kernel"] == "pool":
-        sources["kernel_pool"] = "results/kernels/pool.npz"
+        sources["kernel_pool"] = f"{KERNELS}/pool.npz"
     if config["pairs"]["noise"] == "dsgan":
         sources["degrader"] = "results/degrader/dsgan.pt"
-    if config["pairs"]["noise"] == "patches":
-        sources["real_lr"] = get_prepared("real_lr")
     return sources
 
 
 def pair_source_flags(input):
-    """rwsr make-pairs flags for the inputs that get_pair_sources chose."""
-    flags = ["--hr", parent(input.hr[0])]
+    """rwsr make-pairs flags for the inputs that get_pair_sources or common_pair_sources chose."""
+    flags = ["--hr", parent(input.hr[0]), "--real-lr", parent(input.real_lr[0]),
+             "--real-lr-manifest", input.real_lr_manifest]  # fmt: skip
     if "kernel_pool" in input.keys():
         flags += ["--kernel-pool", input.kernel_pool]
     if "degrader" in input.keys():
         flags += ["--degrader", input.degrader]
-    if "real_lr" in input.keys():
-        flags += ["--real-lr", parent(input.real_lr[0])]
+    if "truth" in input.keys():
+        flags += ["--true-kernels", input.truth]
     return shlex.join(flags)
+
+
+def get_degrader_source():
+    """The clean LR the degrader learns from: the kind the pipeline's pairs degrade (degrader.source)."""
+    if config["degrader"]["source"] == "kernel":
+        return expand(f"results/degrader/source/{{image}}.png", image=sorted(IMAGES["hr"]))
+    return get_bicubic_lr()
+
+
+def pipeline_pair_settings():
+    """The pipeline pairs' params: the pairs section, plus the degrader's input domain it must match."""
+    return stage_settings({**config, "degrader": {"source": config["degrader"]["source"]}}, "pairs", "degrader")
+
+
+def degrader_settings():
+    """The degrader's params: its section, the compression its discriminator sees (pairs.jpeg_quality)
+    and the pairs' blur that its source must match (pairs.kernel)."""
+    pairs = {key: config["pairs"][key] for key in ("jpeg_quality", "kernel")}
+    return stage_settings({**config, "pairs": pairs}, "degrader", "pairs")
 
 
 def sr_train_settings(wildcards):
@@ -84,14 +113,18 @@ def upscale_settings():
 
 
 def bicubic_pair_settings():
-    """The bicubic ablation pairs share tiling with the pipeline pairs but ignore pairs.kernel and
-    pairs.noise, so changing those re-runs only the pipeline branch."""
-    pairs = {**config["pairs"], "kernel": "bicubic", "noise": "none"}
+    """The bicubic ablation pairs share tiling with the pipeline pairs but ignore pairs.kernel,
+    pairs.noise and pairs.jpeg_quality, so changing those re-runs only the pipeline branch."""
+    pairs = {**config["pairs"], "kernel": "bicubic", "noise": "none", "jpeg_quality": "none"}
     return stage_settings({**config, "pairs": pairs}, "pairs")
 
 
-# --- kernels ---
-KERNELS = "results/kernels"
+def oracle_pair_settings():
+    """The oracle pairs take their degradation from the hidden truth: only tiling and sampling count."""
+    pairs = {key: config["pairs"][key] for key in ("tile", "samples_per_image")}
+    return stage_settings({**config, "pairs": pairs}, "pairs")
+
+
 REAL_LR = sorted(IMAGES["real_lr"])
 
 
@@ -103,13 +136,19 @@ def kernel_outputs(image):
 
 # --- sr ---
 
-# Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv).
+# Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv). The oracle's
+# pairs carry the hidden degradation, so it exists only when that is known (the demo's real LR).
 SR_PAIR_SETS = {"pipeline": "results/pairs", "bicubic-pairs": "results/pairs_bicubic"}
+if HIDDEN_DEGRADATION:
+    SR_PAIR_SETS["oracle-pairs"] = "results/pairs_oracle"
+# Generator -> the file sr_train writes for it: the PSNR phase's (the clean test of the pairs) and the final one.
+GENERATOR_FILES = {"psnr": "generator_psnr.pt", "final": "generator.pt"}
 
 
 wildcard_constraints:
     model=alternatives(load_schema()["properties"]["sr"]["properties"]["model"]["enum"]),
     variant=alternatives(SR_PAIR_SETS),
+    generator=alternatives(GENERATOR_FILES),
 
 
 def get_pairs(wildcards):
@@ -119,20 +158,23 @@ def get_pairs(wildcards):
 
 # --- evaluate ---
 
-# (model, variant) rows of the table: the SR model on both pair sets, and plain bicubic upscaling.
+# (model, variant, generator) rows of the table: both generators of the SR model on every pair
+# set, and plain bicubic upscaling (generator "none").
 EVALUATED = [
-    (config["sr"]["model"], "pipeline"),
-    (config["sr"]["model"], "bicubic-pairs"),
-    ("bicubic", "bicubic-upscale"),
-]
+    (config["sr"]["model"], variant, generator) for variant in SR_PAIR_SETS for generator in GENERATOR_FILES
+] + [("bicubic", "bicubic-upscale", "none")]
 REFERENCE_SETS = [folder.name for folder in reference_folders(config, DATA)]
 
 
-def get_evaluated_outputs(wildcards):
-    """The folder of super-resolved validation images a row scores."""
-    if wildcards.row_variant == "bicubic-upscale":
+def sr_outputs(model, variant, generator):
+    """The folder of super-resolved validation images of one row."""
+    if variant == "bicubic-upscale":
         return "results/evaluate/bicubic-upscale/val"
-    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/val"
+    return f"results/sr/{model}/{variant}/val_{generator}"
+
+
+def get_evaluated_outputs(wildcards):
+    return sr_outputs(wildcards.row_model, wildcards.row_variant, wildcards.row_generator)
 
 
 def get_ground_truth():
@@ -140,16 +182,15 @@ def get_ground_truth():
 
 
 def get_score_rows():
-    return [f"results/evaluate/rows/{model}__{variant}.csv" for model, variant in EVALUATED]
+    return [f"results/evaluate/rows/{model}__{variant}__{generator}.csv" for model, variant, generator in EVALUATED]
 
 
 def get_compare_rows():
-    """Column label -> SR validation folder of each evaluated row, for the report's crop comparison."""
+    """Column label -> SR validation folder of each final model (and bicubic), for the report's crop comparison."""
     return {
-        (variant if model == "bicubic" else f"{model} {variant}"): get_evaluated_outputs(
-            Namespace(row_model=model, row_variant=variant)
-        )
-        for model, variant in sorted(EVALUATED, key=lambda row: row[1] != "bicubic-upscale")
+        (variant if model == "bicubic" else f"{model} {variant}"): sr_outputs(model, variant, generator)
+        for model, variant, generator in sorted(EVALUATED, key=lambda row: row[1] != "bicubic-upscale")
+        if generator != "psnr"
     }
 
 

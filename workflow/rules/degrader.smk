@@ -1,11 +1,34 @@
-# Degrader stage: DSGAN learns the real LR photos' high-frequency degradation (noise, JPEG
-# texture) from unpaired crops: clean bicubic LR of the HR images (source) versus real LR (target).
+# Degrader stage: DSGAN learns the real LR photos' high-frequency degradation from unpaired crops.
+# Its source is the clean LR the pairs stage will degrade (degrader.source): HR blurred with the
+# pool's kernels (kernel), so it learns only the noise, or bicubic LR (bicubic, the paper's mode).
+
+
+rule degrader_source:
+    input:
+        hr=get_prepared("hr"),
+        kernel_pool=f"{KERNELS}/pool.npz",
+    output:
+        expand("results/degrader/source/{image}.png", image=sorted(IMAGES["hr"])),
+    log:
+        "logs/degrader/source.log",
+    benchmark:
+        "benchmarks/degrader/source.tsv"
+    params:
+        settings=settings(),
+        hr_dir=lambda wildcards, input: parent(input.hr[0]),
+        outdir=lambda wildcards, output: parent(output[0]),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr kernel-lr --hr {params.hr_dir:q} --kernel-pool {input.kernel_pool:q} --output {params.outdir:q}"
+        " --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule degrader_train:
     input:
-        source=get_bicubic_lr(),
+        source=get_degrader_source(),
         target=get_prepared("real_lr"),
+        manifest=REAL_LR_MANIFEST,
     output:
         model="results/degrader/dsgan.pt",
         log_csv="results/degrader/log.csv",
@@ -16,7 +39,7 @@ rule degrader_train:
     benchmark:
         "benchmarks/degrader/train.tsv"
     params:
-        settings=settings("degrader"),
+        settings=degrader_settings(),
         source=lambda wildcards, input: parent(input.source[0]),
         target=lambda wildcards, input: parent(input.target[0]),
     threads: 2
@@ -26,5 +49,5 @@ rule degrader_train:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr train-degrader --source {params.source:q} --target {params.target:q} --out {output.model:q}"
-        " --log-csv {output.log_csv:q} --samples {output.samples:q} --threads {threads}"
-        " --config {params.settings:q} > {log} 2>&1"
+        " --real-lr-manifest {input.manifest:q} --log-csv {output.log_csv:q} --samples {output.samples:q}"
+        " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"

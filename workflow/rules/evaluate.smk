@@ -17,7 +17,7 @@ rule evaluate_bicubic_upscale:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr upscale-bicubic --input {params.val_lr:q} --output {output:q} --config {params.settings:q} > {log} 2>&1"
+        "rwsr upscale-bicubic --input {params.val_lr:q} --output {output:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule evaluate_reference:
@@ -35,7 +35,7 @@ rule evaluate_reference:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr fid-reference --reference {params.folders:q} --out {output} --config {params.settings:q} > {log} 2>&1"
+        "rwsr fid-reference --reference {params.folders:q} --out {output:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule evaluate_score:
@@ -44,23 +44,24 @@ rule evaluate_score:
         reference="results/evaluate/reference_stats.npz",
         ground_truth=get_ground_truth(),
     output:
-        "results/evaluate/rows/{row_model}__{row_variant}.csv",
+        "results/evaluate/rows/{row_model}__{row_variant}__{row_generator}.csv",
     log:
-        "logs/evaluate/{row_model}__{row_variant}.log",
+        "logs/evaluate/{row_model}__{row_variant}__{row_generator}.log",
     benchmark:
-        "benchmarks/evaluate/{row_model}__{row_variant}.tsv"
+        "benchmarks/evaluate/{row_model}__{row_variant}__{row_generator}.tsv"
     params:
         settings=settings("evaluate"),
-        ground_truth=f"--ground-truth {DATA}/val_hr" if "val_hr" in IMAGES else "",
+        ground_truth=lambda wildcards, input: ground_truth_flag(input),
     wildcard_constraints:
-        row_model=alternatives({model for model, _ in EVALUATED}),
-        row_variant=alternatives({variant for _, variant in EVALUATED}),
+        row_model=alternatives({model for model, _, _ in EVALUATED}),
+        row_variant=alternatives({variant for _, variant, _ in EVALUATED}),
+        row_generator=alternatives({generator for _, _, generator in EVALUATED}),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr evaluate --sr {input.sr} --reference {input.reference} {params.ground_truth} "
-        "--model {wildcards.row_model} --variant {wildcards.row_variant} --out {output} "
-        "--config {params.settings:q} > {log} 2>&1"
+        "rwsr evaluate --sr {input.sr:q} --reference {input.reference:q} {params.ground_truth}"
+        " --model {wildcards.row_model:q} --variant {wildcards.row_variant:q} --generator {wildcards.row_generator:q}"
+        " --out {output:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule evaluate_table:
@@ -75,7 +76,7 @@ rule evaluate_table:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr fid-table --rows {input} --out {output} > {log} 2>&1"
+        "rwsr fid-table --rows {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_compare:
@@ -95,7 +96,7 @@ rule evaluate_compare:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr compare-crops --rows {input.sr:q} --labels {params.labels:q} {params.ground_truth}"
-        " --out {output:q} > {log} 2>&1"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_curves:
@@ -112,4 +113,4 @@ rule evaluate_curves:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr plot-losses --logs {input:q} --labels {params.labels:q} --out {output:q} > {log} 2>&1"
+        "rwsr plot-losses --logs {input:q} --labels {params.labels:q} --out {output:q} > {log:q} 2>&1"

@@ -1,4 +1,6 @@
-# Pairs stage: realistic LR/HR training pairs from the clean HR images, and the bicubic ablation set.
+# Pairs stage: realistic LR/HR training pairs from the clean HR images (the pipeline's), the bicubic
+# ablation set, and, when the hidden degradation is known (demo), the oracle set. Each writes
+# fidelity.csv: its LR measured against the real LR.
 
 
 rule pairs_make:
@@ -8,34 +10,63 @@ rule pairs_make:
         table="results/pairs/pairs.csv",
         lr=directory("results/pairs/lr"),
         hr=directory("results/pairs/hr"),
+        fidelity=report("results/pairs/fidelity.csv", caption="../report/fidelity.rst", category="Degradation fidelity"),
     log:
         "logs/pairs/make.log",
     benchmark:
         "benchmarks/pairs/make.tsv"
     params:
-        settings=settings("pairs"),
+        settings=pipeline_pair_settings(),
         sources=lambda wildcards, input: pair_source_flags(input),
+        outdir=lambda wildcards, output: parent(output.table),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr make-pairs {params.sources} --outdir results/pairs --config {params.settings:q} > {log} 2>&1"
+        "rwsr make-pairs {params.sources} --outdir {params.outdir:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule pairs_bicubic:
     input:
-        hr=get_prepared("hr"),
+        **common_pair_sources(),
     output:
         table="results/pairs_bicubic/pairs.csv",
         lr=directory("results/pairs_bicubic/lr"),
         hr=directory("results/pairs_bicubic/hr"),
+        fidelity="results/pairs_bicubic/fidelity.csv",
     log:
         "logs/pairs/bicubic.log",
     benchmark:
         "benchmarks/pairs/bicubic.tsv"
     params:
         settings=bicubic_pair_settings(),
-        hr_dir=lambda wildcards, input: parent(input.hr[0]),
+        sources=lambda wildcards, input: pair_source_flags(input),
+        outdir=lambda wildcards, output: parent(output.table),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr make-pairs --hr {params.hr_dir:q} --outdir results/pairs_bicubic --config {params.settings:q} > {log} 2>&1"
+        "rwsr make-pairs {params.sources} --outdir {params.outdir:q} --config {params.settings:q} > {log:q} 2>&1"
+
+
+if HIDDEN_DEGRADATION:
+
+    rule pairs_oracle:
+        input:
+            **common_pair_sources(),
+        output:
+            table="results/pairs_oracle/pairs.csv",
+            lr=directory("results/pairs_oracle/lr"),
+            hr=directory("results/pairs_oracle/hr"),
+            fidelity="results/pairs_oracle/fidelity.csv",
+        log:
+            "logs/pairs/oracle.log",
+        benchmark:
+            "benchmarks/pairs/oracle.tsv"
+        params:
+            settings=oracle_pair_settings(),
+            sources=lambda wildcards, input: pair_source_flags(input),
+            outdir=lambda wildcards, output: parent(output.table),
+        conda:
+            "../../envs/rwsr.yaml"
+        shell:
+            "rwsr make-pairs {params.sources} --oracle {input.truth:q} --outdir {params.outdir:q}"
+            " --config {params.settings:q} > {log:q} 2>&1"

@@ -1,4 +1,5 @@
-# SR stage: train ESRGAN on each pair-set variant, then super-resolve the validation LR images.
+# SR stage: train the SR model on each pair-set variant, then super-resolve the validation LR
+# images with both of its generators (the PSNR phase's and the final one).
 
 
 rule sr_train:
@@ -15,28 +16,31 @@ rule sr_train:
     params:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
+        outdir=lambda wildcards, output: parent(output[0]),
     resources:
         gpu=1,
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr train-sr --model {wildcards.model} --pairs {params.pairs} --outdir results/sr/{wildcards.model}/{wildcards.variant} --config {params.settings:q} > {log} 2>&1"
+        "rwsr train-sr --model {wildcards.model:q} --pairs {params.pairs:q} --outdir {params.outdir:q}"
+        " --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule sr_upscale:
     input:
-        model="results/sr/{model}/{variant}/generator.pt",
+        model=lambda wildcards: f"results/sr/{wildcards.model}/{wildcards.variant}/{GENERATOR_FILES[wildcards.generator]}",
         images=get_prepared("val_lr"),
     output:
-        directory("results/sr/{model}/{variant}/val"),
+        directory("results/sr/{model}/{variant}/val_{generator}"),
     log:
-        "logs/sr/{model}/{variant}/upscale.log",
+        "logs/sr/{model}/{variant}/upscale_{generator}.log",
     benchmark:
-        "benchmarks/sr/{model}/{variant}/upscale.tsv"
+        "benchmarks/sr/{model}/{variant}/upscale_{generator}.tsv"
     params:
         settings=upscale_settings(),
         val_lr=lambda wildcards, input: parent(input.images[0]),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr upscale --model {input.model:q} --input {params.val_lr:q} --output {output:q} --config {params.settings:q} > {log} 2>&1"
+        "rwsr upscale --model {input.model:q} --input {params.val_lr:q} --output {output:q}"
+        " --config {params.settings:q} > {log:q} 2>&1"

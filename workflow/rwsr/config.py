@@ -107,7 +107,26 @@ def validate_config(config: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 lines.append(f"config key '{key_path(error)}': {error.message}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines))
+    check_consistency(instance)
     return instance
+
+
+# pairs.kernel -> the degrader.source whose input domain it produces.
+DEGRADER_SOURCE_FOR_KERNEL = {"pool": "kernel", "bicubic": "bicubic"}
+
+
+def check_consistency(config: Mapping[str, Any]) -> None:
+    """Rules across sections that the schema cannot express."""
+    pairs, degrader = config.get("pairs", {}), config.get("degrader", {})
+    if pairs.get("noise") == "dsgan" and "kernel" in pairs and "source" in degrader:
+        expected = DEGRADER_SOURCE_FOR_KERNEL[pairs["kernel"]]
+        if degrader["source"] != expected:
+            raise ConfigError(
+                f"invalid config:\n  config keys 'pairs.kernel' ({pairs['kernel']}) and 'degrader.source' "
+                f"({degrader['source']}) disagree: the degrader must learn on the kind of LR it will degrade; "
+                f"set degrader.source to {expected}, or pairs.kernel to "
+                f"{'bicubic' if pairs['kernel'] == 'pool' else 'pool'}"
+            )
 
 
 def load_config(source: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:

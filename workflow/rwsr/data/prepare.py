@@ -16,11 +16,14 @@ from rwsr.data.sets import DEMO, source_images
 from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import ImageError, discover_images, read_image, skipped_entries, write_image
 from rwsr.ops.degradation import crop_to_multiple
+from rwsr.ops.jpeg import estimate_jpeg_quality
 from rwsr.ops.resize import imresize_array
 
 log = logging.getLogger(__name__)
 
-MANIFEST_FIELDS = ("image", "source", "width", "height", "bit_depth", "notes")
+# jpeg_quality: the source file's JPEG quality from its quantisation tables (empty for other
+# formats); the written PNG loses it, and the pairs stage needs it to compress like the real LR.
+MANIFEST_FIELDS = ("image", "source", "width", "height", "bit_depth", "jpeg_quality", "notes")
 
 
 def min_sides(config: Mapping[str, Any]) -> dict[str, int]:
@@ -49,7 +52,8 @@ def prepare_inputs(config: Mapping[str, Any], demo_root: str | Path, outdir: str
                 log.warning("%s: %s", path, note)
             write_image(outdir / name / f"{stem}.png", image.pixels, bit_depth=16 if image.bit_depth > 8 else 8)
             rows.append({"image": stem, "source": str(path), "width": width, "height": height,
-                         "bit_depth": image.bit_depth, "notes": "; ".join(image.notes)})
+                         "bit_depth": image.bit_depth, "jpeg_quality": estimate_jpeg_quality(path) or "",
+                         "notes": "; ".join(image.notes)})
         if config["data"][name] != DEMO:
             # Broken symlinks are not inputs, but the manifest says they were seen and skipped.
             for path, reason in skipped_entries(config["data"][name]):

@@ -22,10 +22,9 @@ from rwsr.nn.tiling import run_tiled
 log = logging.getLogger(__name__)
 
 
-def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The generator of a `rwsr train-degrader` checkpoint, rebuilt from the architecture stored
-    in it, on `device`, in eval mode and without gradients."""
-    from rwsr.degrader.train import CHECKPOINT_KIND, build_generator
+def read_degrader_checkpoint(path: str | Path) -> dict:
+    """The checkpoint of `rwsr train-degrader` at `path`, or a clear error."""
+    from rwsr.degrader.train import CHECKPOINT_KIND
     from rwsr.train.checkpoint import load_checkpoint
 
     path = Path(path)
@@ -41,6 +40,21 @@ def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch
     if bad:
         raise InputError(f"degrader model {path} holds {bad} NaN or infinite weights: its training diverged; "
                          "lower config key 'degrader.lr' and train it again")  # fmt: skip
+    return state
+
+
+def trained_input_domain(path: str | Path) -> str:
+    """What the degrader was trained to degrade: kernel (pool-blurred) or bicubic clean LR
+    (checkpoints from before the choice existed were all trained on bicubic LR)."""
+    return read_degrader_checkpoint(path).get("input_domain", "bicubic")
+
+
+def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The generator of a `rwsr train-degrader` checkpoint, rebuilt from the architecture stored
+    in it, on `device`, in eval mode and without gradients."""
+    from rwsr.degrader.train import build_generator
+
+    state = read_degrader_checkpoint(path)
     device = resolve_device(device) if isinstance(device, str) else device
     generator = build_generator(state["architecture"])
     generator.load_state_dict(state["generator"])

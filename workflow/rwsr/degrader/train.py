@@ -1,7 +1,14 @@
-"""Train the DSGAN degrader: clean bicubic LR crops (source) in, crops that look like the real LR
-photos (target) out. The two domains are unpaired; the losses tie the output to its input in
-the low frequencies (colour loss, perceptual loss) and to the target domain in the high ones
-(a GAN whose discriminator sees only the high-pass residual).
+"""Train the DSGAN degrader: clean LR crops (source) in, crops that look like the real LR photos
+(target) out. The two domains are unpaired; the losses tie the output to its input in the low
+frequencies (colour loss, perceptual loss) and to the target domain in the high ones (a GAN whose
+discriminator sees only the high-pass residual).
+
+The source is the kind of image the pairs stage will degrade (`degrader.source`): HR blurred with
+the KernelGAN pool's kernels and subsampled (`kernel`), so the degrader learns only what the
+kernels leave out (noise); or MATLAB-bicubic LR (`bicubic`, the paper's mode), so it also learns
+the extra blur. When the real LR files are JPEGs, the discriminator sees the generator's output
+after the same JPEG compression the pairs stage applies next, so the generator learns the noise
+*before* compression, which the compression then shapes as it shaped the real photos' noise.
 
 Reads top to bottom: settings, setup, build or resume, helpers, the loop.
 """
@@ -23,12 +30,14 @@ import torch.nn.functional as F
 import yaml
 
 from rwsr.degrader.frequency import low_pass
+from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_text_atomic
 from rwsr.io.images import discover_images, read_image, to_array, write_image
 from rwsr.io.losslog import LossLog
 from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
+from rwsr.ops.jpeg import NO_COMPRESSION, Compression
 from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
 from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
 
@@ -36,11 +45,11 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "dsgan-degrader"
 # Keys that change the networks' shapes: a checkpoint with other values cannot be loaded.
-ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip",
+ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip", "generator_noise_channels",
                      "discriminator_channels", "filter", "filter_size")  # fmt: skip
 # Keys that only say how often to write things: changing them does not spoil a resume.
 BOOKKEEPING_KEYS = ("checkpoint_every", "log_every", "resume")
-LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr"]
+LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr", "noise_ratio"]
 
 
 # ----------------------------------------------------------------------------- settings
@@ -62,12 +71,17 @@ class DegraderSettings:
     generator_channels: int = 64
     generator_blocks: int = 8
     generator_skip: bool = False
+    generator_noise_channels: int = 0
     discriminator_channels: int = 64
     vgg_layer: str = "conv5_4"
     vgg_weights: str = "auto"
     checkpoint_every: int = 1000
     log_every: int = 10
     resume: str = "auto"
+
+    source: str = "bicubic"  # the input domain: bicubic (paper) or kernel (pool-blurred) clean LR
+    select: str = "last"  # the published generator: last (paper) or noise (closest noise level to the real LR)
+    select_every: int = 25
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "DegraderSettings":
@@ -82,6 +96,7 @@ def build_generator(architecture: Mapping[str, Any]) -> DSGANGenerator:
         channels=architecture["generator_channels"],
         blocks=architecture["generator_blocks"],
         skip=architecture["generator_skip"],
+        noise_channels=architecture.get("generator_noise_channels", 0),
     )
 
 
@@ -94,6 +109,18 @@ def build_discriminator(architecture: Mapping[str, Any]) -> DSGANDiscriminator:
 
 
 # ----------------------------------------------------------------------------- data
+def compress_straight_through(images: torch.Tensor, compression: Compression, rng: np.random.Generator) -> torch.Tensor:
+    """JPEG-compress each image of a batch in the forward pass; pass gradients through unchanged
+    (the straight-through estimator), since JPEG's rounding has no useful gradient."""
+    if not compression.enabled:
+        return images
+    with torch.no_grad():
+        arrays = images.detach().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+        compressed = np.stack([compression.apply(np.ascontiguousarray(a), rng)[0] for a in arrays])
+        target = torch.from_numpy(compressed).permute(0, 3, 1, 2).to(images)
+    return images + (target - images).detach()
+
+
 class CropPool:
     """All images of one folder in memory, cut into random square crops on demand.
 
@@ -126,6 +153,9 @@ class CropPool:
             left = rng.integers(image.shape[1] - crop + 1)
             crops.append(self._float(image[top : top + crop, left : left + crop]))
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+
+    def whole_images(self) -> list[np.ndarray]:
+        return [self._float(image) for image in self.images]
 
     def centre_crops(self, count: int, crop: int) -> list[np.ndarray]:
         """Fixed crops for the sample grid, so grids from different steps are comparable."""
@@ -164,6 +194,7 @@ def train_degrader(
     log_path: str | Path | None = None,
     samples_path: str | Path | None = None,
     stop_after: int | None = None,
+    compression: Compression = NO_COMPRESSION,
 ) -> dict[str, Any]:
     """Train, writing `out` (the final checkpoint), a loss log CSV and a sample grid.
 
@@ -202,9 +233,10 @@ def train_degrader(
 
         vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(torch_device)
     vgg_weights = vgg.weights.describe() if vgg is not None else "unused"
-    run_key = {"seed": seed, "crop": crop, "source": source.fingerprint, "target": target.fingerprint,
-               **resume_relevant(settings)}  # fmt: skip
+    run_key = {"seed": seed, "crop": crop, "source_images": source.fingerprint, "target": target.fingerprint,
+               "compression": list(compression.qualities), **resume_relevant(settings)}  # fmt: skip
     loss_log = LossLog(log_path, LOG_FIELDS)
+    selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed) if settings.select == "noise" else None
     step = 0
     previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
     if previous is not None and previous.get("run_key") != run_key:
@@ -218,6 +250,8 @@ def train_degrader(
         set_rng_states(previous["rng"])
         rng.bit_generator.state = previous["crop_rng"]
         step = previous["step"]
+        if selector is not None:
+            selector.load_state_dict(previous["selection"])
         loss_log.restore(previous["log_rows"], step) if "log_rows" in previous else loss_log.resume_from(step)
         log.info("resuming from %s at step %d of %d", resume_path, step, settings.iterations)
     else:
@@ -248,6 +282,10 @@ def train_degrader(
             "rng": rng_states(),
             "crop_rng": rng.bit_generator.state,
             "vgg_weights": vgg_weights,
+            # What the generator expects as input and what follows it: the pairs stage checks both.
+            "input_domain": settings.source,
+            "compression": list(compression.qualities),
+            "selection": selector.state_dict() if selector is not None else None,
             "config": dict(config) if config is not None else None,
             "log_rows": loss_log.snapshot(),  # Snakemake deletes a failed job's log.csv
         }
@@ -258,8 +296,9 @@ def train_degrader(
 
     sample_sources = source.centre_crops(4, crop)
     sample_targets = target.centre_crops(4, crop)
-    log.info("DSGAN on %s: %d source and %d target images, %d x %d crops, batch %d, VGG19 weights: %s",
-             torch_device, len(source.images), len(target.images), crop, crop, settings.batch, vgg_weights)  # fmt: skip
+    log.info("DSGAN on %s: %d %s source and %d target images, %d x %d crops, batch %d, compression %s, VGG19 weights: %s",
+             torch_device, len(source.images), settings.source, len(target.images), crop, crop, settings.batch,
+             compression.describe(), vgg_weights)  # fmt: skip
 
     # --- the loop
     generator.train()
@@ -272,11 +311,12 @@ def train_degrader(
         clean = source.batch(rng, settings.batch, crop).to(torch_device)
         real = target.batch(rng, settings.batch, crop).to(torch_device)
         fake = generator(clean)
+        fake_seen = compress_straight_through(fake, compression, rng)  # what the pairs will hold
 
         # Discriminator: target-domain crops are real, generator outputs fake (high-pass only, inside D).
         discriminator.requires_grad_(True)
         d_real_logits = discriminator(real)
-        d_fake_logits = discriminator(fake.detach())
+        d_fake_logits = discriminator(fake_seen.detach())
         loss_d = gan_loss(d_real_logits, True) + gan_loss(d_fake_logits, False)
         optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -284,7 +324,7 @@ def train_degrader(
 
         # Generator: keep the low frequencies (and content) of the input, take the target's high ones.
         discriminator.requires_grad_(False)
-        loss_gan = gan_loss(discriminator(fake), True)
+        loss_gan = gan_loss(discriminator(fake_seen), True)
         loss_color = F.l1_loss(low_pass(fake, settings.filter, settings.filter_size, valid=True),
                                low_pass(clean, settings.filter, settings.filter_size, valid=True))  # fmt: skip
         loss_perceptual = torch.zeros((), device=torch_device)
@@ -300,11 +340,14 @@ def train_degrader(
         if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
             guard.check(step, networks)  # before anything is logged or saved
 
+        noise_ratio = ""
+        if selector is not None and (step % settings.select_every == 0 or step == settings.iterations):
+            noise_ratio = f"{selector.update(generator, torch_device, step):.4g}"
         if step % settings.log_every == 0 or step == settings.iterations:
             values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
                       "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
                       "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
-            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}"})
+            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             save_checkpoint(resume_path, checkpoint(step))
             generator.eval()
@@ -324,6 +367,10 @@ def train_degrader(
                "iterations_per_second": (step - resumed_from) / max(seconds, 1e-9)}  # fmt: skip
     if step < settings.iterations:
         return summary
+    if selector is not None:
+        generator.load_state_dict(selector.best_state)
+        log.info("publishing the generator of step %d: its noise level is %.3f x the real LR's (select: noise)",
+                 selector.best_step, selector.best_ratio)  # fmt: skip
     generator.eval()
     write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
     save_checkpoint(out, checkpoint(step))

@@ -11,9 +11,13 @@ from typing import Any
 
 from rwsr.errors import InputError
 
-# The row kinds of results/fid.csv: the SR model trained on the pipeline's realistic pairs, the
-# same model trained on clean bicubic pairs (the ablation), and plain bicubic upscaling.
-VARIANTS = ("pipeline", "bicubic-pairs", "bicubic-upscale")
+# The row kinds of results/fid.csv, floor to ceiling: plain bicubic upscaling, the SR model trained
+# on clean bicubic pairs (what users have without rwsr), on the pipeline's realistic pairs, and on
+# pairs with the true hidden degradation (only when it is known, as in the demo).
+VARIANTS = ("bicubic-upscale", "bicubic-pairs", "pipeline", "oracle-pairs")
+# Which generator of a training made a row's outputs: the PSNR phase's, the final (GAN) one, or
+# none (bicubic upscaling).
+GENERATORS = ("psnr", "final", "none")
 
 # Data sets (folders under results/data) that may serve as the clean FID reference.
 REFERENCE_SETS = ("hr", "val_hr")

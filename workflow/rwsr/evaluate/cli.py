@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 
 from rwsr.cliutil import add_config_argument, config_from_args
-from rwsr.evaluate import VARIANTS
-
+from rwsr.evaluate import GENERATORS, VARIANTS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--ground-truth", help="folder of validation HR images with the SR outputs' names")
     evaluate.add_argument("--model", required=True, help="model name for the row (e.g. esrgan, bicubic)")
     evaluate.add_argument("--variant", required=True, choices=VARIANTS, help="training-data variant for the row")
+    evaluate.add_argument("--generator", default="final", choices=GENERATORS,
+                          help="which generator made the outputs: psnr (PSNR phase), final, or none (bicubic)")
     evaluate.add_argument("--out", required=True, help="CSV file for the row")
     add_config_argument(evaluate)
     evaluate.set_defaults(run=run_evaluate)
@@ -69,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_evaluate(args: argparse.Namespace) -> None:
     from rwsr.evaluate.table import evaluate_row, write_rows
 
-    row = evaluate_row(config_from_args(args), args.sr, args.reference, args.model, args.variant, args.ground_truth)
+    row = evaluate_row(config_from_args(args), args.sr, args.reference, args.model, args.variant, args.ground_truth,
+                       args.generator)  # fmt: skip
     write_rows(args.out, [row])
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from rwsr.errors import InputError
 from rwsr.io.images import discover_images, read_image
+from rwsr.ops.noise_level import high_frequency_energy
 
 # MATLAB rgb2ycbcr's luma row for RGB in [0, 1]; the result is Y on the 0-255 scale.
 Y_WEIGHTS = np.array([65.481, 128.553, 24.966])
@@ -84,7 +85,7 @@ def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[st
             f"SR outputs in {sr_dir} and ground truth in {gt_dir} must hold the same image names; "
             f"only SR: {', '.join(only_sr) or '-'}; only ground truth: {', '.join(only_gt) or '-'}"
         )
-    scores: dict[str, tuple[float, float]] = {}
+    scores: dict[str, tuple[float, float, float]] = {}
     for stem in sorted(sr_files):
         sr, gt = read_image(sr_files[stem]).pixels, read_image(gt_files[stem]).pixels
         if sr.shape != gt.shape:
@@ -93,8 +94,16 @@ def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[st
                 f"{gt_files[stem]} is {gt.shape[1]}x{gt.shape[0]}; they must be the same size"
             )
         try:
-            scores[stem] = psnr_ssim_y(sr, gt, border)
+            scores[stem] = (*psnr_ssim_y(sr, gt, border), high_frequency_ratio(sr, gt, border))
         except ValueError as error:
             raise InputError(f"cannot score {sr_files[stem]}: {error}") from error
     values = np.array(list(scores.values()))
-    return {"psnr_y": float(values[:, 0].mean()), "ssim_y": float(values[:, 1].mean()), "n_pairs": len(scores)}
+    return {"psnr_y": float(values[:, 0].mean()), "ssim_y": float(values[:, 1].mean()),
+            "hf_ratio": float(values[:, 2].mean()), "n_pairs": len(scores)}  # fmt: skip
+
+
+def high_frequency_ratio(sr: np.ndarray, gt: np.ndarray, border: int) -> float:
+    """The SR output's high-frequency energy over its ground truth's: above 1 it invents or
+    amplifies detail and noise, below 1 it is smoother than the truth."""
+    truth = high_frequency_energy(shave(gt, border))
+    return high_frequency_energy(shave(sr, border)) / truth if truth > 0 else math.nan

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from rwsr.errors import InputError
-from rwsr.evaluate import VARIANTS
+from rwsr.evaluate import GENERATORS, VARIANTS
 from rwsr.evaluate.fid import (
     CropProtocol,
     SetStatistics,
@@ -31,7 +31,7 @@ from rwsr.io.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "model", "variant", "scale", "fid", "psnr_y", "ssim_y", "n_images",
+    "model", "variant", "generator", "scale", "fid", "psnr_y", "ssim_y", "hf_ratio", "n_images",
     "crop_size", "crop_count", "seed", "inception_weights", "reference", "n_reference_images", "border",
 )  # fmt: skip
 # Columns that must agree across the table: scores under different protocols do not compare.
@@ -80,9 +80,11 @@ def evaluate_row(
     model_name: str,
     variant: str,
     ground_truth: str | Path | None = None,
+    generator: str = "final",
 ) -> dict[str, Any]:
-    """One table row: FID of the SR outputs against the reference, PSNR/SSIM (Y) against
-    the ground truth when given (empty otherwise)."""
+    """One table row: FID of the SR outputs against the reference, PSNR/SSIM (Y) and the
+    high-frequency energy ratio against the ground truth when given (empty otherwise).
+    `generator` says which of a training's generators made the outputs: psnr, final or none."""
     from rwsr.device import resolve_device
 
     if variant not in VARIANTS:
@@ -100,10 +102,12 @@ def evaluate_row(
     return {
         "model": model_name,
         "variant": variant,
+        "generator": generator,
         "scale": scale,
         "fid": fid,
         "psnr_y": quality["psnr_y"] if quality else math.nan,
         "ssim_y": quality["ssim_y"] if quality else math.nan,
+        "hf_ratio": quality["hf_ratio"] if quality else math.nan,
         "n_images": sr.n_images,
         "crop_size": protocol.crop_size,
         "crop_count": protocol.crop_count,
@@ -141,15 +145,15 @@ def gather_table(row_files: Sequence[str | Path], out: str | Path) -> pd.DataFra
     if not frames:
         raise InputError("no score rows given")
     table = pd.concat(frames, ignore_index=True)
-    duplicated = table[table.duplicated(["model", "variant"], keep=False)]
+    duplicated = table[table.duplicated(["model", "variant", "generator"], keep=False)]
     if not duplicated.empty:
-        raise InputError(f"the same model and variant appear in more than one row: {', '.join(duplicated['_file'])}")
+        raise InputError(f"the same model, variant and generator appear in more than one row: {', '.join(duplicated['_file'])}")
     for column in PROTOCOL_COLUMNS:
         if table[column].nunique(dropna=False) > 1:
             values = "; ".join(f"{row['_file']}: {row[column]}" for _, row in table.iterrows())
             raise InputError(f"rows were scored under different '{column}' and do not compare: {values}")
-    order = {variant: rank for rank, variant in enumerate(VARIANTS)}
-    table = table.sort_values(["model", "variant"], key=lambda s: s.map(order) if s.name == "variant" else s)
+    order = {name: rank for rank, name in enumerate((*VARIANTS, *GENERATORS))}
+    table = table.sort_values(["model", "variant", "generator"], key=lambda s: s if s.name == "model" else s.map(order))
     table = table.drop(columns="_file")[list(COLUMNS)]
     write_rows(out, table.to_dict("records"))
     return table

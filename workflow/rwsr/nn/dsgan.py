@@ -36,15 +36,18 @@ class DSGANGenerator(nn.Module):
             must be learnt from the colour loss. True: output = input + network, so an untrained
             generator already passes the image through; this converges in far fewer
             iterations, which is what a CPU demo can afford.
-
-    There is no noise input, as in the paper's code: the degradation is a deterministic
-    function of the image content (the generator amplifies and reshapes its fine detail).
+        noise_channels: 0 (paper's code): the degradation is a deterministic function of the
+            image content, so on a flat clean region the generator can only amplify what little
+            texture is there, and sensor noise is learnt slowly or not at all. N > 0 appends N
+            channels of standard normal noise to the input, a fresh draw per call, which the
+            network shapes into the target's noise (level, colour correlation, grain size).
     """
 
-    def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False):
+    def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False, noise_channels: int = 0):
         super().__init__()
         self.skip = skip
-        self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.PReLU())
+        self.noise_channels = noise_channels
+        self.head = nn.Sequential(nn.Conv2d(3 + noise_channels, channels, 3, padding=1), nn.PReLU())
         self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
         if skip:
@@ -53,7 +56,11 @@ class DSGANGenerator(nn.Module):
             nn.init.zeros_(self.tail.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.tail(self.blocks(self.head(x)))
+        inputs = x
+        if self.noise_channels:
+            noise = torch.randn(x.shape[0], self.noise_channels, *x.shape[2:], device=x.device, dtype=x.dtype)
+            inputs = torch.cat([x, noise], dim=1)
+        residual = self.tail(self.blocks(self.head(inputs)))
         return x + residual if self.skip else torch.sigmoid(residual)
 
 
