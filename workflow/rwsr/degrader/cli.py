@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--target", required=True, help="folder of real LR images whose degradation is to be learnt")
     train.add_argument("--out", required=True, help="model file to write, e.g. results/degrader/dsgan.pt")
     train.add_argument("--real-lr-manifest",
-                       help="data manifest of the real LR set (results/data/real_lr.csv): its JPEG qualities for pairs.jpeg_quality auto")
+                       help="data manifest of the real LR set (results/data/real_lr.csv): its JPEG qualities for pairs.jpeg_quality "
+                            "auto (default: read from the --target files)")
     train.add_argument("--log-csv", help="loss log CSV (default: log.csv beside --out)")
     train.add_argument("--samples", help="sample grid PNG, input | output | target (default: samples.png beside --out)")
     train.add_argument("--iterations", type=int, help="override config key degrader.iterations")
@@ -60,11 +61,11 @@ def set_threads(threads: int | None) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from rwsr.degrader.train import DegraderSettings, train_degrader
-    from rwsr.ops.jpeg import compression_from_setting, read_manifest_qualities
+    from rwsr.ops.jpeg import compression_from_setting, real_lr_qualities
 
     config = degrader_config(args)
     set_threads(args.threads)
-    qualities = read_manifest_qualities(args.real_lr_manifest) if args.real_lr_manifest else None
+    qualities = real_lr_qualities(args.real_lr_manifest, args.target)
     compression = compression_from_setting(config["pairs"]["jpeg_quality"], qualities)
     with StopSignals():  # SIGTERM (a SLURM time limit) or SIGINT: checkpoint after this step, exit 75
         train_degrader(

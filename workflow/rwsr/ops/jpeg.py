@@ -119,3 +119,15 @@ def read_manifest_qualities(manifest: str | Path) -> list[int | None]:
         raise InputError(f"data manifest {manifest} has no jpeg_quality column; re-run the data stage")
     # Rows without a size are files the data stage saw but skipped (e.g. broken links): not inputs.
     return [int(row["jpeg_quality"]) if row["jpeg_quality"] else None for row in rows if row.get("width")]
+
+
+def real_lr_qualities(manifest: str | Path | None, folder: str | Path | None) -> list[int | None] | None:
+    """The real LR images' JPEG qualities: from the data manifest when given (the prepared PNGs
+    have lost them), else read from the files of `folder` (a hand-run command on the originals)."""
+    if manifest is not None:
+        return read_manifest_qualities(manifest)
+    if folder is not None:
+        from rwsr.io.images import discover_images
+
+        return [estimate_jpeg_quality(path) for path in discover_images(folder, "real LR folder").values()]
+    return None

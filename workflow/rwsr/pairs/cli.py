@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--degrader", help="dsgan.pt of the degrader stage (pairs.noise: dsgan)")
     parser.add_argument("--real-lr", help="folder of real LR images: noise patches (pairs.noise: patches) and fidelity.csv")
     parser.add_argument("--real-lr-manifest",
-                        help="data manifest of the real LR set (results/data/real_lr.csv): JPEG qualities for pairs.jpeg_quality auto")
+                        help="data manifest of the real LR set (results/data/real_lr.csv): JPEG qualities for pairs.jpeg_quality "
+                        "auto (default: read from the --real-lr files)")
     parser.add_argument("--oracle", help="degradations.csv of the demo: synthesize with the hidden degradation instead")
     parser.add_argument("--true-kernels", help="degradations.csv of the demo: score the pool's kernels against the hidden ones")
     parser.add_argument("--kernel", choices=("pool", "bicubic"), help="override config key pairs.kernel")
@@ -35,13 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from rwsr.config import validate_config
-    from rwsr.ops.jpeg import read_manifest_qualities
+    from rwsr.ops.jpeg import real_lr_qualities
     from rwsr.pairs.make import make_pairs
 
     config = config_from_args(args)
     overrides = {key: getattr(args, key) for key in ("kernel", "noise") if getattr(args, key)}
     config = validate_config({**config, "pairs": {**config["pairs"], **overrides}})
-    qualities = read_manifest_qualities(args.real_lr_manifest) if args.real_lr_manifest else None
+    qualities = real_lr_qualities(args.real_lr_manifest, args.real_lr)
     make_pairs(config, args.hr, args.outdir, args.kernel_pool, args.degrader, args.real_lr, qualities,
                oracle=args.oracle, true_kernels=args.true_kernels)  # fmt: skip
 
