@@ -17,6 +17,8 @@ rule sr_train:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
         outdir=lambda wildcards, output: parent(output[0]),
+    # Snakemake sets OMP_NUM_THREADS to this: torch's CPU threads (a GPU run needs few).
+    threads: 2
     resources:
         gpu=1,
     conda:
