@@ -15,7 +15,7 @@ import torch
 
 from rwsr.cli import main
 from rwsr.io.images import read_image, write_image
-from rwsr.kernels.kernel_ops import bicubic_kernel, centre_offset, compose_x4, pad_to, post_process
+from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, centre_offset, compose_x4, kernel_shape, pad_to, post_process
 from rwsr.kernels.pool import load_pool, write_pool
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.nn.kernelgan import KernelGenerator
@@ -77,6 +77,30 @@ def test_generator_is_blur_subsample_with_extracted_kernel():
     with torch.no_grad():
         fast = net(torch.from_numpy(image).permute(2, 0, 1).unsqueeze(1))
     assert torch.allclose(fast[:, 0].permute(1, 2, 0), torch.from_numpy(deep), atol=1e-4)
+
+
+@pytest.mark.parametrize("sigma_x, sigma_y, theta, angle", [
+    (2.0, 0.8, 0.0, 0.0),  # horizontal
+    (0.8, 2.0, 0.0, 90.0),  # vertical
+    (2.0, 0.8, np.pi / 4, 45.0),  # x right, y down: towards the bottom right
+    (2.0, 0.8, 3 * np.pi / 4, 135.0),
+    (1.5, 0.9, np.radians(160.0), 160.0),
+])
+def test_kernel_shape_of_known_gaussians(sigma_x, sigma_y, theta, angle):
+    kernel = anisotropic_gaussian_kernel(25, sigma_x, sigma_y, theta, scale=2)  # large: no truncation
+    measured, ratio = kernel_shape(kernel)
+    assert angle_difference(measured, angle) < 0.5, measured
+    assert ratio == pytest.approx((max(sigma_x, sigma_y) / min(sigma_x, sigma_y)) ** 2, rel=0.01)  # variances, major / minor
+    # The measure follows the array's axes: transposing mirrors the angle about the diagonal.
+    assert angle_difference(kernel_shape(kernel.T.copy())[0], 90.0 - angle) < 0.5
+    assert 0.0 <= measured < 180.0
+
+
+def test_kernel_shape_of_isotropic_kernel_and_angle_difference():
+    assert kernel_shape(anisotropic_gaussian_kernel(21, 1.3, 1.3, 0.7, scale=2))[1] == pytest.approx(1.0, abs=1e-3)
+    assert angle_difference(179.0, 1.0) == pytest.approx(2.0)
+    assert angle_difference(10.0, 100.0) == pytest.approx(90.0)
+    assert angle_difference(45.0, 405.0) == pytest.approx(0.0)
 
 
 def test_post_process_cleans_and_recentres():
