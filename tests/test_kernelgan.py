@@ -12,10 +12,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from rwsr.cli import main
 from rwsr.io.images import read_image, write_image
-from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, centre_offset, compose_x4, kernel_shape, pad_to, post_process
+from rwsr.kernels.kernel_ops import (
+    angle_difference, bicubic_kernel, centre_offset, compose_x4, kernel_shape, pad_to, post_process, recentre, second_moments,
+)
 from rwsr.kernels.pool import load_pool, write_pool
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.nn.kernelgan import KernelGenerator
@@ -119,7 +122,30 @@ def test_post_process_cleans_and_recentres():
     expected = post_process(centred - 0.002, keep_largest=40)
     size = max(expected.shape[0], processed.shape[0])
     np.testing.assert_allclose(pad_to(processed, size), pad_to(expected, size), atol=1e-6)
-    assert not np.allclose(processed, post_process(off_centre[::-1].copy(), keep_largest=40)[: processed.shape[0], : processed.shape[0]])
+    flipped = post_process(off_centre[::-1].copy(), keep_largest=40)
+    size = max(size, flipped.shape[0])
+    assert not np.allclose(pad_to(processed, size), pad_to(flipped, size))
+
+
+def sampled_gaussian(size: int, sigma_x: float, sigma_y: float, theta: float, offset: tuple[float, float]) -> np.ndarray:
+    """A Gaussian sampled with its centre `offset` (rows, cols) from the middle pixel."""
+    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    precision = np.linalg.inv(rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T)
+    yy, xx = np.mgrid[: size, : size] - size // 2 - np.array(offset)[:, None, None]
+    points = np.stack([xx, yy], axis=-1)
+    kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", points, precision, points))
+    return kernel / kernel.sum()
+
+
+def test_recentre_keeps_the_kernel_shape():
+    """Moving a kernel by a fraction of a pixel must not widen it along the moved axis (linear
+    interpolation adds up to 0.25 px^2 there: a narrow round kernel would come out elongated)."""
+    for sigma_x, sigma_y, theta in ((0.8, 0.8, 0.0), (1.2, 0.8, 0.4), (2.0, 0.8, 1.9)):
+        target = second_moments(sampled_gaussian(17, sigma_x, sigma_y, theta, (0.5, 0.5)))
+        for offset in ((0.0, 0.5), (0.5, 0.0), (0.0, 0.0), (0.2, -0.4)):
+            moved = recentre(sampled_gaussian(17, sigma_x, sigma_y, theta, offset), 2)
+            np.testing.assert_allclose(centre_offset(moved), [0.5, 0.5], atol=1e-6)
+            np.testing.assert_allclose(second_moments(moved), target, atol=0.03)  # linear: +0.25 px^2
 
 
 def test_x4_kernel_equals_two_x2_steps():
