@@ -210,6 +210,26 @@ def test_estimated_kernel_beats_bicubic_assumption():
         assert ours > bicubic + 4.0, (ours, bicubic)
 
 
+@pytest.mark.xfail(strict=False, reason="issue 14 open: KernelGAN's estimated orientation still follows the photo's "
+                   "dominant structure more than the blur (bench/README.md)")
+def test_estimated_orientation_follows_the_true_kernel():
+    """Issue 14's CI-sized check: clearly elongated blurs (axis ratio 4) at 90 and 45 degrees,
+    800 of the paper's 3000 iterations; the estimate's major axis within 20 degrees of the truth."""
+    from skimage.transform import resize
+
+    cases = [("chelsea", 90.0), ("camera", 45.0)]
+    hrs, truths = [], []
+    for name, angle in cases:
+        square = photo(name, 300)
+        hrs.append(resize(square, (512, 512), order=1, anti_aliasing=True).astype(np.float32))
+        # variance ratio 4 (sigmas 1.7 and 0.85 HR pixels), major axis at `angle` (x right, y down)
+        truths.append(anisotropic_gaussian_kernel(13, 1.7, 0.85, np.radians(angle), scale=2))
+    lrs = [blur_subsample(hr, k, 2) for hr, k in zip(hrs, truths)]
+    raw = train_batch(lrs, [0, 1], KernelGANSettings(iterations=800), torch.device("cpu"))
+    errors = [angle_difference(kernel_shape(post_process(k))[0], kernel_shape(t)[0]) for k, t in zip(raw, truths)]
+    assert max(errors) <= 20.0, errors
+
+
 def test_cli_writes_kernels_log_picture_and_pool(tmp_path):
     rng = np.random.default_rng(3)
     clean = blur_subsample(photo("chelsea", 240), anisotropic_gaussian_kernel(13, 1.5, 1.0, 0.3, scale=2), 2)
