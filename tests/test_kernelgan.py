@@ -12,10 +12,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from rwsr.cli import main
 from rwsr.io.images import read_image, write_image
-from rwsr.kernels.kernel_ops import bicubic_kernel, centre_offset, compose_x4, pad_to, post_process
+from rwsr.kernels.kernel_ops import (
+    angle_difference, bicubic_kernel, centre_offset, compose_x4, kernel_shape, pad_to, post_process, recentre, second_moments,
+)
 from rwsr.kernels.pool import load_pool, write_pool
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.nn.kernelgan import KernelGenerator
@@ -79,6 +82,30 @@ def test_generator_is_blur_subsample_with_extracted_kernel():
     assert torch.allclose(fast[:, 0].permute(1, 2, 0), torch.from_numpy(deep), atol=1e-4)
 
 
+@pytest.mark.parametrize("sigma_x, sigma_y, theta, angle", [
+    (2.0, 0.8, 0.0, 0.0),  # horizontal
+    (0.8, 2.0, 0.0, 90.0),  # vertical
+    (2.0, 0.8, np.pi / 4, 45.0),  # x right, y down: towards the bottom right
+    (2.0, 0.8, 3 * np.pi / 4, 135.0),
+    (1.5, 0.9, np.radians(160.0), 160.0),
+])
+def test_kernel_shape_of_known_gaussians(sigma_x, sigma_y, theta, angle):
+    kernel = anisotropic_gaussian_kernel(25, sigma_x, sigma_y, theta, scale=2)  # large: no truncation
+    measured, ratio = kernel_shape(kernel)
+    assert angle_difference(measured, angle) < 0.5, measured
+    assert ratio == pytest.approx((max(sigma_x, sigma_y) / min(sigma_x, sigma_y)) ** 2, rel=0.01)  # variances, major / minor
+    # The measure follows the array's axes: transposing mirrors the angle about the diagonal.
+    assert angle_difference(kernel_shape(kernel.T.copy())[0], 90.0 - angle) < 0.5
+    assert 0.0 <= measured < 180.0
+
+
+def test_kernel_shape_of_isotropic_kernel_and_angle_difference():
+    assert kernel_shape(anisotropic_gaussian_kernel(21, 1.3, 1.3, 0.7, scale=2))[1] == pytest.approx(1.0, abs=1e-3)
+    assert angle_difference(179.0, 1.0) == pytest.approx(2.0)
+    assert angle_difference(10.0, 100.0) == pytest.approx(90.0)
+    assert angle_difference(45.0, 405.0) == pytest.approx(0.0)
+
+
 def test_post_process_cleans_and_recentres():
     """An off-centre kernel with a faint negative tail (as G learns them) becomes a non-negative
     kernel: the same blur, moved so its centre of mass is half a pixel past the middle (x2 grid)."""
@@ -95,7 +122,30 @@ def test_post_process_cleans_and_recentres():
     expected = post_process(centred - 0.002, keep_largest=40)
     size = max(expected.shape[0], processed.shape[0])
     np.testing.assert_allclose(pad_to(processed, size), pad_to(expected, size), atol=1e-6)
-    assert not np.allclose(processed, post_process(off_centre[::-1].copy(), keep_largest=40)[: processed.shape[0], : processed.shape[0]])
+    flipped = post_process(off_centre[::-1].copy(), keep_largest=40)
+    size = max(size, flipped.shape[0])
+    assert not np.allclose(pad_to(processed, size), pad_to(flipped, size))
+
+
+def sampled_gaussian(size: int, sigma_x: float, sigma_y: float, theta: float, offset: tuple[float, float]) -> np.ndarray:
+    """A Gaussian sampled with its centre `offset` (rows, cols) from the middle pixel."""
+    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    precision = np.linalg.inv(rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T)
+    yy, xx = np.mgrid[: size, : size] - size // 2 - np.array(offset)[:, None, None]
+    points = np.stack([xx, yy], axis=-1)
+    kernel = np.exp(-0.5 * np.einsum("...i,ij,...j->...", points, precision, points))
+    return kernel / kernel.sum()
+
+
+def test_recentre_keeps_the_kernel_shape():
+    """Moving a kernel by a fraction of a pixel must not widen it along the moved axis (linear
+    interpolation adds up to 0.25 px^2 there: a narrow round kernel would come out elongated)."""
+    for sigma_x, sigma_y, theta in ((0.8, 0.8, 0.0), (1.2, 0.8, 0.4), (2.0, 0.8, 1.9)):
+        target = second_moments(sampled_gaussian(17, sigma_x, sigma_y, theta, (0.5, 0.5)))
+        for offset in ((0.0, 0.5), (0.5, 0.0), (0.0, 0.0), (0.2, -0.4)):
+            moved = recentre(sampled_gaussian(17, sigma_x, sigma_y, theta, offset), 2)
+            np.testing.assert_allclose(centre_offset(moved), [0.5, 0.5], atol=1e-6)
+            np.testing.assert_allclose(second_moments(moved), target, atol=0.03)  # linear: +0.25 px^2
 
 
 def test_x4_kernel_equals_two_x2_steps():
@@ -158,6 +208,26 @@ def test_estimated_kernel_beats_bicubic_assumption():
         ours = psnr(blur_subsample(hr, estimate, 2)[inner], lr[inner])
         bicubic = psnr(blur_subsample(hr, bicubic_kernel(2), 2)[inner], lr[inner])
         assert ours > bicubic + 4.0, (ours, bicubic)
+
+
+@pytest.mark.xfail(strict=False, reason="issue 14 open: KernelGAN's estimated orientation still follows the photo's "
+                   "dominant structure more than the blur (bench/README.md)")
+def test_estimated_orientation_follows_the_true_kernel():
+    """Issue 14's CI-sized check: clearly elongated blurs (axis ratio 4) at 90 and 45 degrees,
+    800 of the paper's 3000 iterations; the estimate's major axis within 20 degrees of the truth."""
+    from skimage.transform import resize
+
+    cases = [("chelsea", 90.0), ("camera", 45.0)]
+    hrs, truths = [], []
+    for name, angle in cases:
+        square = photo(name, 300)
+        hrs.append(resize(square, (512, 512), order=1, anti_aliasing=True).astype(np.float32))
+        # variance ratio 4 (sigmas 1.7 and 0.85 HR pixels), major axis at `angle` (x right, y down)
+        truths.append(anisotropic_gaussian_kernel(13, 1.7, 0.85, np.radians(angle), scale=2))
+    lrs = [blur_subsample(hr, k, 2) for hr, k in zip(hrs, truths)]
+    raw = train_batch(lrs, [0, 1], KernelGANSettings(iterations=800), torch.device("cpu"))
+    errors = [angle_difference(kernel_shape(post_process(k))[0], kernel_shape(t)[0]) for k, t in zip(raw, truths)]
+    assert max(errors) <= 20.0, errors
 
 
 def test_cli_writes_kernels_log_picture_and_pool(tmp_path):

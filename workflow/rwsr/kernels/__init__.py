@@ -8,6 +8,9 @@ convolved together (rwsr.nn.kernelgan.KernelGenerator.kernels).
 
 - rwsr.kernels.estimate.run_kernelgan(inputs, outdirs, config, iterations=None): files in, folders out.
 - rwsr.kernels.train.train_batch(images, seeds, settings, device): raw kernels of B images at once.
-- rwsr.kernels.kernel_ops: post_process (raw -> pipeline kernel), compose_x4, bicubic_kernel.
-- rwsr.kernels.pool: write_pool / load_pool (results/kernels/pool.npz), kernel_picture.
+- rwsr.kernels.kernel_ops: post_process (raw -> pipeline kernel), compose_x4, bicubic_kernel,
+  kernel_shape (major-axis angle and axis ratio from second moments).
+- rwsr.kernels.crops: where G and D crop, and edge_evidence (an image's kernel confidence).
+- rwsr.kernels.pool: write_pool / load_pool / load_pool_weights (results/kernels/pool.npz, with
+  per-kernel confidence and draw weights), kernel_picture.
 """

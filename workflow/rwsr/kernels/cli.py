@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "give one --outdir per --input, in the same order.",
     )
     estimate.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
-    estimate.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, log.csv")
+    estimate.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, log.csv, settings.json, confidence.json")
     estimate.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
     estimate.add_argument("--iterations", type=int, help="training iterations (default: config key kernels.iterations)")
     estimate.add_argument("--seed", type=int, help="seed (default: config key seed)")
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pool = subparsers.add_parser("kernel-pool", help="gather per-image kernels into one pool file and a montage")
     pool.add_argument("--input", nargs="+", required=True, help="kernel .npy files, each in its image's folder")
-    pool.add_argument("--output", required=True, help="pool .npz (arrays kernels, images, scale)")
+    pool.add_argument("--output", required=True, help="pool .npz (arrays kernels, images, scale, confidence, weights)")
     pool.add_argument("--montage", help="PNG picture of the pool")
     add_config_argument(pool)
     pool.set_defaults(run=run_pool)

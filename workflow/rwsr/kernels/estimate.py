@@ -2,7 +2,9 @@
 
 Images are trained in batches (rwsr.kernels.train): all images given to one call share kernel
 launches, `batch_size` at a time. Each output folder gets kernel_x2.npy, kernel_x4.npy (scale 4),
-kernel.png, log.csv and settings.json (the effective settings, as BasicSR keeps beside a run).
+kernel.png, log.csv, settings.json (the effective settings, as BasicSR keeps beside a run) and
+confidence.json (the image's edge evidence, rwsr.kernels.crops.edge_evidence, which the pool
+weighs draws by).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from rwsr.errors import InputError
 from rwsr.io.atomic import atomic_path, write_text_atomic
 from rwsr.io.images import read_image, write_image
 from rwsr.io.losslog import LossLog
+from rwsr.kernels.crops import edge_evidence
 from rwsr.kernels.kernel_ops import compose_x4, post_process
-from rwsr.kernels.pool import kernel_picture
+from rwsr.kernels.pool import CONFIDENCE_FILE, kernel_picture
 from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, train_batch
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,8 @@ def effective_crop(path: Path, pixels: np.ndarray, crop: int) -> int:
     return side
 
 
-def write_outputs(outdir: Path, raw: np.ndarray, scale: int, settings: KernelGANSettings, meta: dict[str, Any]) -> np.ndarray:
+def write_outputs(outdir: Path, raw: np.ndarray, scale: int, settings: KernelGANSettings, meta: dict[str, Any],
+                  evidence: dict[str, float]) -> np.ndarray:
     """Post-process the raw kernel and write the folder's files; returns the kernel at `scale`."""
     kernel_x2 = post_process(raw, settings.keep_largest)
     kernels = {"x2": kernel_x2}
@@ -57,6 +61,7 @@ def write_outputs(outdir: Path, raw: np.ndarray, scale: int, settings: KernelGAN
             np.save(tmp, kernel)
     write_image(outdir / "kernel.png", kernel_picture(list(kernels.values()), list(kernels), columns=2))
     write_text_atomic(outdir / "settings.json", json.dumps({**meta, "kernels": settings.as_dict()}, indent=2) + "\n")
+    write_text_atomic(outdir / CONFIDENCE_FILE, json.dumps(evidence, indent=2) + "\n")
     return kernels[f"x{scale}"]
 
 
@@ -111,6 +116,9 @@ def run_kernelgan(
         for b, (path, outdir, pixels, crop, seed) in enumerate(batch):
             meta = {"input": str(path), "seed": seed, "device": str(device), "scale": scale, "crop": crop,
                     "batch": len(batch), "seconds": round(seconds, 2)}
-            results[path.stem] = write_outputs(outdir, raw[b], scale, settings, meta)
+            evidence = edge_evidence(pixels)
+            if evidence["confidence"] < 1.0:
+                log.warning("%s: few edges (%.2f%% of pixels), kernel confidence %.3f", path, 100 * evidence["edge_fraction"], evidence["confidence"])
+            results[path.stem] = write_outputs(outdir, raw[b], scale, settings, meta, evidence)
             os.replace(logs[b].path, outdir / "log.csv")  # last: a finished log means a finished folder
     return results

@@ -1,7 +1,17 @@
-"""Kernel pictures, and the pool of every image's kernel that the pairs stage draws from."""
+"""Kernel pictures, and the pool of every image's kernel that the pairs stage draws from.
+
+pool.npz holds `kernels` (N, K, K) float32, `images` (N,) names, `scale`, and, per kernel, its
+`confidence` in [0, 1] (rwsr.kernels.crops.edge_evidence of its LR image, read from the
+CONFIDENCE_FILE beside the kernel; 1 when that file is missing) and `weights` (N,) float64 summing
+to 1: the probability with which the pairs stage should draw each kernel (confidence normalised;
+uniform when no image has any confidence). An image with few edges (flat sky, star field) gives a
+kernel its data barely constrain, so it gets a proportionally smaller share of the pair draws.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,6 +23,11 @@ from rwsr.io.atomic import atomic_path
 from rwsr.io.images import write_image
 from rwsr.kernels.kernel_ops import pad_to, trim_zero_rings
 from rwsr.ops.degradation import validate_kernel
+
+log = logging.getLogger(__name__)
+
+# Written by the kernels stage beside each image's kernels (rwsr.kernels.estimate.write_outputs).
+CONFIDENCE_FILE = "confidence.json"
 
 CELL = 120  # side of one kernel's tile in a picture, pixels
 LABEL = 18  # height of the caption strip above each tile
@@ -58,12 +73,51 @@ def gather_pool(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
     return stacked, np.array([Path(p).parent.name for p in paths])
 
 
+def read_confidence(kernel_path: str | Path) -> float | None:
+    """The confidence recorded beside a kernel file, or None when there is none."""
+    path = Path(kernel_path).parent / CONFIDENCE_FILE
+    if not path.is_file():
+        return None
+    try:
+        value = float(json.loads(path.read_text())["confidence"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InputError(f"cannot read the kernel confidence in {path}: {error}") from error
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"kernel confidence in {path} is {value}, outside [0, 1]")
+    return value
+
+
+def pool_weights(confidences: Sequence[float], images: Sequence[str]) -> np.ndarray:
+    """Draw probabilities (sum 1) proportional to each kernel's confidence; every kernel whose share
+    falls below the equal share 1/N is logged with its confidence."""
+    confidence = np.asarray(confidences, dtype=np.float64)
+    if confidence.sum() <= 0:
+        log.warning("kernel pool: no image has any edge evidence; drawing all %d kernels equally", len(confidence))
+        return np.full(len(confidence), 1.0 / len(confidence))
+    weights = confidence / confidence.sum()
+    equal = 1.0 / len(weights)
+    for name, c, w in zip(images, confidence, weights):
+        if w < equal * (1 - 1e-9):
+            log.warning("kernel pool: down-weighted %s: confidence %.3f (few edges), draw weight %.4f instead of %.4f", name, c, w, equal)
+    return weights
+
+
 def write_pool(paths: Sequence[str | Path], scale: int, output: str | Path, montage: str | Path | None = None) -> None:
-    """Write the pool file (arrays kernels, images, scale) and, optionally, its montage PNG."""
+    """Write the pool file (arrays kernels, images, scale, confidence, weights) and, optionally,
+    its montage PNG."""
     kernels, images = gather_pool(paths)
+    confidences = []
+    for path, name in zip(paths, images):
+        value = read_confidence(path)
+        if value is None:
+            log.warning("kernel pool: %s has no %s beside it; confidence 1", path, CONFIDENCE_FILE)
+            value = 1.0
+        confidences.append(value)
+    weights = pool_weights(confidences, [str(n) for n in images])
     with atomic_path(output) as tmp:
         with tmp.open("wb") as handle:
-            np.savez(handle, kernels=kernels, images=images, scale=np.int64(scale))
+            np.savez(handle, kernels=kernels, images=images, scale=np.int64(scale),
+                     confidence=np.asarray(confidences, dtype=np.float32), weights=weights)
     if montage:
         write_image(montage, kernel_picture(list(kernels), [str(n) for n in images]))
 
@@ -72,3 +126,11 @@ def load_pool(path: str | Path) -> tuple[np.ndarray, list[str], int]:
     """Read a pool written by `write_pool`: (kernels (N, K, K), image names, scale)."""
     with np.load(path) as data:
         return data["kernels"].astype(np.float32), [str(n) for n in data["images"]], int(data["scale"])
+
+
+def load_pool_weights(path: str | Path) -> np.ndarray:
+    """The pool's draw probabilities (N,), summing to 1; uniform for a pool written before weights."""
+    with np.load(path) as data:
+        if "weights" in data:
+            return data["weights"].astype(np.float64)
+        return np.full(len(data["images"]), 1.0 / len(data["images"]))
