@@ -236,3 +236,15 @@ def test_bad_pool_and_settings_are_named(tmp_path, hr_dir):
     with pytest.raises(InputError, match="degrader checkpoint is missing"):
         make_pairs(config(noise="dsgan"), hr_dir, tmp_path / "out", kernel_pool=save_pool(tmp_path / "p2.npz", [delta()]),
                    degrader=tmp_path / "none.pt")
+
+
+def test_pool_weights_steer_the_kernel_draws(tmp_path, hr_dir):
+    """The kernels stage down-weights images with few edges (pool.npz `weights`): their kernels are drawn less."""
+    kernels = [delta(), anisotropic_gaussian_kernel(5, 1.0, 1.0, 0.0)]
+    pool = tmp_path / "pool.npz"
+    np.savez(pool, kernels=np.stack(kernels), images=np.array(["flat_sky", "photo"]), scale=2, weights=np.array([0.0, 1.0]))
+    rows = make_pairs(config(samples_per_image=4), hr_dir, tmp_path / "out", kernel_pool=pool)
+    assert {row["kernel"] for row in rows} == {"photo"}
+    np.savez(pool, kernels=np.stack(kernels), images=np.array(["a", "b"]), scale=2, weights=np.array([-1.0, 1.0]))
+    with pytest.raises(InputError, match="weights"):
+        load_kernel_pool(pool, 2)

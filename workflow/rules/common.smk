@@ -129,8 +129,8 @@ REAL_LR = sorted(IMAGES["real_lr"])
 
 
 def kernel_outputs(image):
-    """One image's files; kernel_x4.npy only at scale 4."""
-    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv"]
+    """One image's files; kernel_x4.npy only at scale 4. confidence.json weighs its kernel in the pool."""
+    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv", "confidence.json"]
     return [f"{KERNELS}/{image}/{name}" for name in names]
 
 
