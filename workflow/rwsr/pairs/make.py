@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rwsr.config import DEGRADER_SOURCE_FOR_KERNEL
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import discover_images, read_image, write_image
@@ -37,8 +38,6 @@ log = logging.getLogger(__name__)
 PAIR_FIELDS = ("pair", "hr_image", "tile", "sample", "kernel", "kernel_index", "noise", "noise_detail", "jpeg_quality")
 # Separates this stage's random stream from other stages that share the config seed.
 STAGE_STREAM = 5
-# The degrader's input domain that each pairs.kernel setting produces.
-DEGRADER_DOMAIN = {"pool": "kernel", "bicubic": "bicubic"}
 
 
 @dataclass(frozen=True)
@@ -176,7 +175,7 @@ def configured_synthesis(config: Mapping[str, Any], kernel_pool: str | Path | No
             raise InputError("config key 'pairs.kernel' is pool but no kernel pool file was given")
         pool = load_kernel_pool(kernel_pool, scale)
     noise = NoiseModel(settings["noise"], settings, degrader, real_lr_dir, config["device"],
-                       input_domain=DEGRADER_DOMAIN[settings["kernel"]])  # fmt: skip
+                       input_domain=DEGRADER_SOURCE_FOR_KERNEL[settings["kernel"]])  # fmt: skip
     compression = compression_from_setting(settings["jpeg_quality"], real_lr_qualities)
     return Synthesis(scale, noise, compression, pool)
 
