@@ -58,6 +58,7 @@ def load_degrader(path: str | Path, device: str | torch.device = "cpu") -> torch
     device = resolve_device(device) if isinstance(device, str) else device
     generator = build_generator(state["architecture"])
     generator.load_state_dict(state["generator"])
+    generator.residual_scale = float((state.get("selection") or {}).get("residual_scale", 1.0))
     generator.requires_grad_(False)
     return generator.to(device).eval()
 

@@ -23,6 +23,8 @@ from rwsr.ops.noise_level import noise_sigma
 
 # Images scored at each selection step: enough for a stable mean, few enough to stay cheap.
 MAX_SCORED_IMAGES = 8
+# Largest gain the calibration puts on the residual: a generator that needs more learnt too little.
+MAX_RESIDUAL_SCALE = 4.0
 
 
 class NoiseMatchSelector:
@@ -36,6 +38,7 @@ class NoiseMatchSelector:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_step = -1
         self.best_ratio = math.nan
+        self.residual_scale = 1.0
 
     @torch.no_grad()
     def noise_ratio(self, generator: torch.nn.Module, device: torch.device) -> float:
@@ -61,8 +64,23 @@ class NoiseMatchSelector:
             self.best_step, self.best_ratio = step, ratio
         return ratio
 
+    def calibrate(self, generator: torch.nn.Module, device: torch.device, iterations: int = 12) -> float:
+        """Set generator.residual_scale (within [0, MAX_RESIDUAL_SCALE]) so that the noise ratio is 1
+        (the noise level grows with the gain); returns the ratio reached."""
+        low, high = 0.0, MAX_RESIDUAL_SCALE
+        for _ in range(iterations):
+            generator.residual_scale = (low + high) / 2
+            if self.noise_ratio(generator, device) < 1.0:
+                low = generator.residual_scale
+            else:
+                high = generator.residual_scale
+        generator.residual_scale = self.residual_scale = (low + high) / 2
+        return self.noise_ratio(generator, device)
+
     def state_dict(self) -> dict:
-        return {"best_state": self.best_state, "best_step": self.best_step, "best_ratio": self.best_ratio}
+        return {"best_state": self.best_state, "best_step": self.best_step, "best_ratio": self.best_ratio,
+                "residual_scale": self.residual_scale}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.best_state, self.best_step, self.best_ratio = state["best_state"], state["best_step"], state["best_ratio"]
+        self.residual_scale = state.get("residual_scale", 1.0)

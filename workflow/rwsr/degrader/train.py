@@ -369,8 +369,10 @@ def train_degrader(
         return summary
     if selector is not None:
         generator.load_state_dict(selector.best_state)
-        log.info("publishing the generator of step %d: its noise level is %.3f x the real LR's (select: noise)",
-                 selector.best_step, selector.best_ratio)  # fmt: skip
+        reached = selector.calibrate(generator, torch_device) if settings.generator_skip else selector.best_ratio
+        log.info("publishing the generator of step %d: its noise level was %.3f x the real LR's; residual gain %.3f "
+                 "brings it to %.3f (select: noise)", selector.best_step, selector.best_ratio,
+                 selector.residual_scale, reached)  # fmt: skip
     generator.eval()
     write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
     save_checkpoint(out, checkpoint(step))

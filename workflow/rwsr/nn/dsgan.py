@@ -47,6 +47,9 @@ class DSGANGenerator(nn.Module):
         super().__init__()
         self.skip = skip
         self.noise_channels = noise_channels
+        # Gain on the residual (skip only): 1 while training; a calibration may set it afterwards
+        # so that the output's noise level matches a target (rwsr.degrader.selection).
+        self.residual_scale = 1.0
         self.head = nn.Sequential(nn.Conv2d(3 + noise_channels, channels, 3, padding=1), nn.PReLU())
         self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
@@ -61,7 +64,7 @@ class DSGANGenerator(nn.Module):
             noise = torch.randn(x.shape[0], self.noise_channels, *x.shape[2:], device=x.device, dtype=x.dtype)
             inputs = torch.cat([x, noise], dim=1)
         residual = self.tail(self.blocks(self.head(inputs)))
-        return x + residual if self.skip else torch.sigmoid(residual)
+        return x + self.residual_scale * residual if self.skip else torch.sigmoid(residual)
 
 
 class DSGANDiscriminator(nn.Module):
