@@ -77,6 +77,11 @@ def demo_files(config: Mapping[str, Any], root: str | Path) -> dict[str, dict[st
     }
 
 
+def hidden_kernel_path(table: str | Path, image: str) -> Path:
+    """Where `build_demo` keeps an image's hidden kernel, next to its degradations.csv `table`."""
+    return Path(table).parent / "kernels" / f"{image}.npy"
+
+
 def hidden_degradation(hr: np.ndarray, rng: np.random.Generator, scale: int, settings: Mapping[str, Any]):
     """Apply the demo's secret degradation; returns the LR pixels, the kernel and a record."""
     kernel, params = random_kernel(rng, scale, tuple(settings["kernel_sigma"]))
@@ -104,7 +109,7 @@ def build_demo(config: Mapping[str, Any], root: str | Path) -> None:
             if group == "val":
                 write_image(files["val_hr"][stem], hr)
             write_image(files[lr_set][stem], lr, jpeg_quality=record["jpeg_quality"])
-            with atomic_path(root / "kernels" / f"{stem}.npy") as tmp:
+            with atomic_path(hidden_kernel_path(root / "degradations.csv", stem)) as tmp:
                 np.save(tmp, kernel)
             records.append({"set": lr_set, "image": stem, "scale": scale, **record})
             log.info("demo %s/%s: %dx%d LR, hidden kernel %s", lr_set, stem, lr.shape[1], lr.shape[0], record)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rwsr.data.demo import hidden_kernel_path
 from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import discover_images, read_image
 from rwsr.kernels.kernel_ops import pad_to
@@ -39,7 +40,7 @@ def true_kernel_errors(pool, table: str | Path) -> dict[str, float]:
     table = Path(table)
     with table.open(newline="") as handle:
         known = {row["image"] for row in csv.DictReader(handle)}
-    return {name: kernel_error(kernel, np.load(table.parent / "kernels" / f"{name}.npy"))
+    return {name: kernel_error(kernel, np.load(hidden_kernel_path(table, name)))
             for kernel, name in zip(pool.kernels, pool.names) if name in known}  # fmt: skip
 
 

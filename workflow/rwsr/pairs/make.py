@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from rwsr.config import DEGRADER_SOURCE_FOR_KERNEL
+from rwsr.data.demo import hidden_kernel_path
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import discover_images, read_image, write_image
+from rwsr.kernels.pool import load_pool, load_pool_weights
 from rwsr.ops.degradation import add_gaussian_noise, blur_subsample, crop_to_multiple, validate_kernel
 from rwsr.ops.jpeg import Compression, compression_from_setting
 from rwsr.ops.resize import imresize_array
@@ -49,34 +51,33 @@ class KernelPool:
     weights: np.ndarray | None = None
 
     def draws(self, rng: np.random.Generator) -> Iterator[int]:
-        """Kernel indices. Uniform pools go through successive random permutations, so every
-        kernel is used once before any is used twice; weighted pools draw by their weights."""
+        """Kernel indices. Uniform pools (no weights, or all equal) go through successive random
+        permutations, so every kernel is used once before any is used twice; weighted pools draw
+        by their weights."""
+        uniform = self.weights is None or np.allclose(self.weights, self.weights[0])
         while True:
-            if self.weights is None:
+            if uniform:
                 yield from (int(i) for i in rng.permutation(len(self.kernels)))
             else:
                 yield int(rng.choice(len(self.kernels), p=self.weights))
 
 
 def load_kernel_pool(path: str | Path, scale: int) -> KernelPool:
-    """The kernels stage's pool.npz (arrays kernels, images, scale, and optionally weights)."""
+    """The kernels stage's pool.npz (rwsr.kernels.pool's readers), checked for this run's scale."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"kernel pool not found: {path} (run the kernels stage, or set config key 'pairs.kernel' to bicubic)")
-    with np.load(path) as pool:
-        kernels, names, pool_scale = pool["kernels"], [str(n) for n in pool["images"]], int(pool["scale"])
-        weights = pool["weights"].astype(np.float64) if "weights" in pool.files else None
+    kernels, names, pool_scale = load_pool(path)
     if pool_scale != scale:
         raise InputError(f"kernel pool {path} holds x{pool_scale} kernels but config key 'scale' is {scale}")
     if len(kernels) == 0:
         raise InputError(f"kernel pool {path} is empty")
     for kernel, name in zip(kernels, names):
         validate_kernel(kernel, name=f"kernel of {name} in {path}")
-    if weights is not None:
-        if weights.shape != (len(kernels),) or not np.all(weights >= 0) or weights.sum() <= 0:
-            raise InputError(f"kernel pool {path}: weights must be {len(kernels)} non-negative numbers, not all 0")
-        weights = weights / weights.sum()
-    return KernelPool(kernels.astype(np.float32), names, weights)
+    weights = load_pool_weights(path)
+    if weights.shape != (len(kernels),) or not np.all(weights >= 0) or weights.sum() <= 0:
+        raise InputError(f"kernel pool {path}: weights must be {len(kernels)} non-negative numbers, not all 0")
+    return KernelPool(kernels, names, weights / weights.sum())
 
 
 def aligned_tiles(hr: np.ndarray, lr: np.ndarray, tile: int, scale: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -190,7 +191,7 @@ def oracle_synthesis(config: Mapping[str, Any], table: str | Path) -> Synthesis:
         rows = [row for row in csv.DictReader(handle) if row["set"] == "real_lr"]
     if not rows:
         raise InputError(f"{table} records no real LR degradation")
-    kernels = np.stack([validate_kernel(np.load(table.parent / "kernels" / f"{row['image']}.npy")) for row in rows])
+    kernels = np.stack([validate_kernel(np.load(hidden_kernel_path(table, row["image"]))) for row in rows])
     sigmas = {float(row["noise_sigma"]) for row in rows}
     if len(sigmas) != 1:
         raise InputError(f"{table}: oracle pairs assume one noise level, found {sorted(sigmas)}")
