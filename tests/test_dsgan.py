@@ -121,6 +121,7 @@ def test_training_writes_model_log_and_samples_and_round_trips(folders, tmp_path
     assert summary["steps"] == TINY.iterations
     state = load_checkpoint(out)
     assert state["step"] == TINY.iterations and state["vgg_weights"] == "random"
+    assert state["vgg_init"] == "kaiming_normal_fan_out"
     # Step 1 starts at the identity (perceptual loss 0); once the output moves, VGG sees it.
     assert float(read_log(out.with_name("log.csv"))[-1]["perceptual"]) > 0
     assert state["architecture"]["generator_channels"] == 8

@@ -1,4 +1,4 @@
-"""FID on fixed random crops, the FID Inception network's weights policy, score rows and table."""
+"""FID and KID on fixed random crops, the FID Inception network's weights policy, score rows and table."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from rwsr.evaluate.fid import (
     frechet_distance,
     frechet_moments,
     iter_crops,
+    kernel_inception_distance,
     load_statistics,
     save_statistics,
     set_statistics,
@@ -114,7 +115,8 @@ def test_frechet_distance_agrees_with_pytorch_fid_at_2048_dimensions():
 def test_statistics_round_trip_and_protocol_mismatch(tmp_path):
     rng = np.random.default_rng(0)
     features = rng.normal(size=(50, 8))
-    stats_args = dict(mu=features.mean(0), sigma=np.cov(features, rowvar=False), inception_weights="random")
+    stats_args = dict(features=features.astype(np.float32), mu=features.mean(0), sigma=np.cov(features, rowvar=False),
+                      inception_weights="random")  # fmt: skip
     from rwsr.evaluate.fid import SetStatistics
 
     stats = SetStatistics(**stats_args, protocol=CropProtocol(64, 50, 0), n_images=4, sources=("a", "b"))
@@ -122,6 +124,7 @@ def test_statistics_round_trip_and_protocol_mismatch(tmp_path):
     loaded = load_statistics(tmp_path / "ref.npz")
     assert loaded.protocol == stats.protocol and loaded.sources == ("a", "b") and loaded.n_images == 4
     assert frechet_distance(loaded, stats) == pytest.approx(0.0, abs=1e-6)
+    assert np.array_equal(loaded.features, stats.features)
     other = SetStatistics(**stats_args, protocol=CropProtocol(64, 50, 1), n_images=4, sources=())
     with pytest.raises(InputError, match="recompute"):
         frechet_distance(other, stats)
@@ -167,7 +170,7 @@ def test_auto_loads_pytorch_fid_weights_from_torch_home(tmp_path, monkeypatch):
     torch.save(state, checkpoints / FID_WEIGHTS_URL.rsplit("/", 1)[-1])
 
     net = FIDInception(weights="auto")
-    assert net.weights.source == "imagenet" and str(checkpoints) in net.weights.describe()
+    assert net.weights.source == "imagenet" and net.weights.describe() == "pretrained" and net.init == "pretrained"
     images = torch.rand(2, 3, 80, 96, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         expected = reference(images)[0].flatten(1)
@@ -196,9 +199,10 @@ def test_foreign_weights_file_names_the_config_key(tmp_path):
 
 def row(model: str, variant: str, **changes) -> dict:
     base = dict(
-        model=model, variant=variant, generator="final", scale=4, fid=1.5, psnr_y=25.0, ssim_y=0.7, hf_ratio=1.1,
-        n_images=3, crop_size=64,
-        crop_count=10, seed=0, inception_weights="random", reference="results/data/hr", n_reference_images=5, border=4,
+        model=model, variant=variant, generator="final", scale=4, fid=1.5, kid=0.01, kid_std=0.001, psnr_y=25.0,
+        ssim_y=0.7, lpips=float("nan"), hf_ratio=1.1, n_images=3, crop_size=64, crop_count=10, seed=0,
+        backbone="random", lpips_backbone="random", vgg_backbone="random", reference="results/data/val_hr",
+        n_reference_images=5, border=4,
     )  # fmt: skip
     return {**base, **changes}
 
@@ -223,12 +227,21 @@ def test_table_gathers_sorts_and_refuses_mixed_protocols(tmp_path):
     write_rows(tmp_path / "other.csv", [row("bebygan", "pipeline", seed=1)])
     with pytest.raises(InputError, match=r"'seed'.*other\.csv"):
         gather_table([*files, tmp_path / "other.csv"], tmp_path / "mixed.csv")
+    # Rows whose Inception weights differ do not combine; the same file on two machines does.
+    write_rows(tmp_path / "weights.csv", [row("bebygan", "pipeline", backbone="file:0123456789ab")])
+    with pytest.raises(InputError, match=r"'backbone'.*weights\.csv"):
+        gather_table([*files, tmp_path / "weights.csv"], tmp_path / "mixed.csv")
     with pytest.raises(InputError, match="more than one row"):
         gather_table([files[0], files[0]], tmp_path / "dup.csv")
     assert not (tmp_path / "mixed.csv").exists()
 
 
 def test_reference_folders_follow_config():
+    config = {"evaluate": {"reference": "auto"}, "data": {"val_hr": "demo", "hr": "demo"}}
+    # auto: the validation ground truth alone when there is one, the training HR only when not.
+    assert [p.name for p in reference_folders(config)] == ["val_hr"]
+    config["data"]["val_hr"] = None
+    assert [p.name for p in reference_folders(config)] == ["hr"]
     config = {"evaluate": {"reference": ["hr", "val_hr"]}, "data": {"val_hr": "demo", "hr": "demo"}}
     assert [p.name for p in reference_folders(config)] == ["hr", "val_hr"]
     config["data"]["val_hr"] = None
@@ -257,7 +270,12 @@ def test_cli_writes_one_row_and_gathers_the_table(noisy_sets, tmp_path, monkeypa
     (written,) = pd.read_csv(tmp_path / "row.csv").to_dict("records")
     assert written["model"] == "esrgan" and written["variant"] == "pipeline"
     assert written["fid"] > 0 and written["crop_count"] == 10 and written["crop_size"] == 64
-    assert written["inception_weights"] == "random" and written["n_images"] == 3
+    assert written["backbone"] == "random" and written["n_images"] == 3
+    # KID from the same features (10 crops: too few for its sign, see the KID tests); LPIPS has
+    # no meaning on a random AlexNet, so its cell is empty; no generator file, no VGG19.
+    assert np.isfinite(written["kid"]) and written["kid_std"] > 0
+    assert written["lpips_backbone"] == "random" and np.isnan(written["lpips"])
+    assert written["vgg_backbone"] == "none"
     assert written["reference"] == str(noisy_sets[0.0]) and written["n_reference_images"] == 3
     assert 15 < written["psnr_y"] < 40 and 0 < written["ssim_y"] < 1 and written["border"] == 4
 
@@ -268,3 +286,58 @@ def test_cli_writes_one_row_and_gathers_the_table(noisy_sets, tmp_path, monkeypa
     assert "recompute" in capsys.readouterr().err
     assert main(["fid-table", "--rows", str(tmp_path / "row.csv"), "--out", str(tmp_path / "fid.csv")]) == 0
     assert pd.read_csv(tmp_path / "fid.csv").shape == (1, len(COLUMNS))
+
+
+def kid_of(a, b, subsets: int = 20, size: int = 1000) -> tuple[float, float]:
+    return kernel_inception_distance(a, b, subsets, size, seed=0)
+
+
+def feature_set(features: np.ndarray):
+    from rwsr.evaluate.fid import SetStatistics
+
+    return SetStatistics(features.astype(np.float32), features.mean(0), np.cov(features, rowvar=False),
+                         CropProtocol(8, 10, 0), "random", 1, ())  # fmt: skip
+
+
+def test_kid_grows_with_the_distance_between_sets_and_is_zero_between_samples_of_one():
+    """2048-d features as Inception gives them (non-negative, correlated), 300 per side as in the
+    demo: fewer samples than dimensions, where FID is biased but KID is not."""
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(64, 2048)) / 8
+
+    def draw(shift: float) -> np.ndarray:
+        latent = rng.normal(size=(300, 64)) + shift * np.linspace(-1, 1, 64)
+        return np.abs(latent @ mixing)
+
+    reference = feature_set(draw(0.0))
+    same_kind, _ = kid_of(feature_set(draw(0.0)), reference, subsets=50, size=100)
+    kids = [kid_of(feature_set(draw(shift)), reference, subsets=50, size=100)[0] for shift in (0.25, 0.5, 1.0)]
+    assert kids == sorted(kids) and kids[0] > 0, kids
+    assert abs(same_kind) < 0.1 * kids[0], (same_kind, kids)
+    mean, std = kid_of(feature_set(draw(0.5)), reference, subsets=50, size=100)
+    assert 0 < std < mean  # subsets of 100 of 300: they differ, and the spread says by how much
+
+
+def test_kid_on_inception_features_ranks_strong_noise_above_weak(noisy_sets, random_inception):
+    protocol = CropProtocol(crop_size=64, crop_count=40, seed=0)
+    stats = {level: set_statistics([noisy_sets[level]], protocol, random_inception, 20, CPU) for level in (0.0, 0.03, 0.12)}
+    itself, _ = kid_of(stats[0.0], stats[0.0])
+    weak, strong = kid_of(stats[0.03], stats[0.0])[0], kid_of(stats[0.12], stats[0.0])[0]
+    assert strong > weak and strong > 5 * abs(itself), (itself, weak, strong)
+
+
+def test_kid_matches_the_unbiased_mmd_formula_on_known_samples():
+    """Against a direct sum over pairs, on small 3-d samples where the double loop is cheap."""
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(12, 3)), rng.normal(0.5, 1.0, size=(9, 3))
+
+    def k(a, b):
+        return (a @ b / 3 + 1) ** 3
+
+    m = 9  # subsets of the smaller side's size; with one subset the draw is a permutation of y
+    rng_draw = np.random.default_rng(0)
+    xs, ys = x[rng_draw.choice(12, m, replace=False)], y[rng_draw.choice(9, m, replace=False)]
+    within = sum(k(xs[i], xs[j]) + k(ys[i], ys[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    across = sum(k(xs[i], ys[j]) for i in range(m) for j in range(m)) / (m * m)
+    kid, std = kernel_inception_distance(feature_set(x), feature_set(y), subsets=1, subset_size=100, seed=0)
+    assert kid == pytest.approx(within - 2 * across, rel=1e-6) and std == 0.0  # features are stored as float32

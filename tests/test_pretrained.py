@@ -37,7 +37,7 @@ def reference_features(model, images, last):
 def test_auto_loads_the_cached_published_file(cached_vgg19):
     model, path = cached_vgg19
     features = VGGFeatures(("conv3_4", "conv5_4"), weights="auto")
-    assert features.weights.describe() == f"imagenet:{path}"
+    assert features.weights.describe() == "pretrained" and features.init == "pretrained"
     images = torch.rand(1, 3, 48, 48)
     with torch.no_grad():
         out = features(images)
@@ -63,7 +63,12 @@ def test_imagenet_fails_clearly_when_the_file_cannot_be_had(monkeypatch):
 
 def test_a_file_path_is_loaded_and_foreign_files_are_rejected(tmp_path, cached_vgg19):
     _, path = cached_vgg19
-    assert VGGFeatures(("conv1_2",), weights=str(path)).weights.describe() == f"file:{path}"
+    # Named by content, not path: the same file elsewhere (another machine's cache) describes alike.
+    copied = tmp_path / "copy.pth"
+    copied.write_bytes(path.read_bytes())
+    described = VGGFeatures(("conv1_2",), weights=str(copied)).weights.describe()
+    assert described == VGGFeatures(("conv1_2",), weights=str(path)).weights.describe()
+    assert described.startswith("file:") and len(described) == len("file:") + 12 and str(tmp_path) not in described
     (tmp_path / "junk.pth").write_bytes(b"not torch")
     with pytest.raises(InputError, match="cannot load VGG19 weights"):
         VGGFeatures(("conv1_2",), weights=str(tmp_path / "junk.pth"))
@@ -78,3 +83,27 @@ def test_random_weights_follow_the_seed():
     a, b = VGGFeatures(("conv1_1",), "random", seed=1), VGGFeatures(("conv1_1",), "random", seed=1)
     assert torch.equal(a.features[0].weight, b.features[0].weight)
     assert not torch.equal(a.features[0].weight, VGGFeatures(("conv1_1",), "random", seed=2).features[0].weight)
+
+
+def test_random_vgg_keeps_a_live_perceptual_signal():
+    """With PyTorch's layer defaults the conv5_4 features of a random VGG19 are almost only biases
+    (a perceptual loss of ~1e-7); He init with fan-out must keep it comparable with the pixel loss
+    and ordered: a sharper image is perceptually closer."""
+    import numpy as np
+    import torch.nn.functional as F
+    from skimage import data as skdata
+    from torchvision.transforms.functional import gaussian_blur
+
+    from rwsr.sr.losses import PerceptualLoss
+
+    image = torch.from_numpy(skdata.astronaut()[100:196, 150:246].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    loss = PerceptualLoss("conv5_4", weights="random", seed=0)
+    assert loss.init == "kaiming_normal_fan_out"
+    perceptual, pixel = [], []
+    with torch.no_grad():
+        for sigma in (3.0, 2.0, 1.0, 0.5):
+            blurred = gaussian_blur(image, 9, sigma)
+            perceptual.append(float(loss(blurred, image)))
+            pixel.append(float(F.l1_loss(blurred, image)))
+    assert all(1e-3 < p / q < 1e3 for p, q in zip(perceptual, pixel)), (perceptual, pixel)
+    assert perceptual == sorted(perceptual, reverse=True), perceptual

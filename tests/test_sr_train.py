@@ -149,6 +149,7 @@ def test_training_writes_psnr_gan_and_interpolated_generators(trained):
     gan, _ = load_generator(trained / "generator_gan.pt")
     final, meta = load_generator(trained / "generator.pt")
     assert meta["phase"] == "interpolated" and meta["vgg_weights"] == "random"
+    assert meta["vgg_init"] == "kaiming_normal_fan_out"  # the random VGG19 that trained it carried signal
     expected = interpolate_state(psnr.state_dict(), gan.state_dict(), TINY.interpolation_alpha)
     for key, value in final.state_dict().items():
         assert torch.allclose(value, expected[key]), key

@@ -177,6 +177,17 @@ def get_evaluated_outputs(wildcards):
     return sr_outputs(wildcards.row_model, wildcards.row_variant, wildcards.row_generator)
 
 
+def get_evaluated_generator(wildcards):
+    """The generator file behind a row (none for bicubic upscaling): it says which VGG19 trained it."""
+    if wildcards.row_variant == "bicubic-upscale":
+        return []
+    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/{GENERATOR_FILES[wildcards.row_generator]}"
+
+
+def generator_file_flag(input):
+    return shlex.join(["--generator-file", input.generator]) if input.generator else ""
+
+
 def get_ground_truth():
     return get_prepared("val_hr") if "val_hr" in IMAGES else []
 

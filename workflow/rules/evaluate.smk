@@ -1,5 +1,5 @@
-# Evaluate stage: FID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
-# against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
+# Evaluate stage: FID and KID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
+# and LPIPS against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
 
 
 rule evaluate_bicubic_upscale:
@@ -41,6 +41,7 @@ rule evaluate_reference:
 rule evaluate_score:
     input:
         sr=get_evaluated_outputs,
+        generator=get_evaluated_generator,
         reference="results/evaluate/reference_stats.npz",
         ground_truth=get_ground_truth(),
     output:
@@ -52,6 +53,7 @@ rule evaluate_score:
     params:
         settings=settings("evaluate"),
         ground_truth=lambda wildcards, input: ground_truth_flag(input),
+        generator=lambda wildcards, input: generator_file_flag(input),
     wildcard_constraints:
         row_model=alternatives({model for model, _, _ in EVALUATED}),
         row_variant=alternatives({variant for _, variant, _ in EVALUATED}),
@@ -59,7 +61,7 @@ rule evaluate_score:
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr evaluate --sr {input.sr:q} --reference {input.reference:q} {params.ground_truth}"
+        "rwsr evaluate --sr {input.sr:q} --reference {input.reference:q} {params.ground_truth} {params.generator}"
         " --model {wildcards.row_model:q} --variant {wildcards.row_variant:q} --generator {wildcards.row_generator:q}"
         " --out {output:q} --config {params.settings:q} > {log:q} 2>&1"
 

@@ -233,7 +233,9 @@ def train_degrader(
 
         vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(torch_device)
     vgg_weights = vgg.weights.describe() if vgg is not None else "unused"
+    vgg_init = vgg.init if vgg is not None else "unused"
     run_key = {"seed": seed, "crop": crop, "source_images": source.fingerprint, "target": target.fingerprint,
+               "vgg_weights": vgg_weights, "vgg_init": vgg_init,
                "compression": list(compression.qualities), **resume_relevant(settings)}  # fmt: skip
     loss_log = LossLog(log_path, LOG_FIELDS)
     selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed) if settings.select == "noise" else None
@@ -282,6 +284,7 @@ def train_degrader(
             "rng": rng_states(),
             "crop_rng": rng.bit_generator.state,
             "vgg_weights": vgg_weights,
+            "vgg_init": vgg_init,
             # What the generator expects as input and what follows it: the pairs stage checks both.
             "input_domain": settings.source,
             "compression": list(compression.qualities),

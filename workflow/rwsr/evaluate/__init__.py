@@ -19,16 +19,19 @@ VARIANTS = ("bicubic-upscale", "bicubic-pairs", "pipeline", "oracle-pairs")
 # none (bicubic upscaling).
 GENERATORS = ("psnr", "final", "none")
 
-# Data sets (folders under results/data) that may serve as the clean FID reference.
-REFERENCE_SETS = ("hr", "val_hr")
-
 
 def reference_folders(config: Mapping[str, Any], data_root: str | Path = "results/data") -> list[Path]:
-    """The folders of config key evaluate.reference, skipping val_hr when data.val_hr is null
-    (there is no validation ground truth then, and hr alone is the reference)."""
-    names = [name for name in config["evaluate"]["reference"] if config["data"][name] is not None]
+    """The folders of config key evaluate.reference. `auto` is the validation ground truth val_hr
+    whenever data.val_hr is set, the training HR set hr only when there is none: validation outputs
+    compared with training scenes would score well for carrying the training statistics over.
+    A list names the sets, skipping val_hr when data.val_hr is null."""
+    chosen = config["evaluate"]["reference"]
+    if chosen == "auto":
+        names = ["val_hr" if config["data"]["val_hr"] is not None else "hr"]
+    else:
+        names = [name for name in chosen if config["data"][name] is not None]
     if not names:
         raise InputError(
-            "config key 'evaluate.reference' names no available set (val_hr is null in data.val_hr); add hr"
+            "config key 'evaluate.reference' names no available set (val_hr is null in data.val_hr); add hr or use auto"
         )
     return [Path(data_root) / name for name in names]

@@ -11,7 +11,7 @@ from rwsr.evaluate import GENERATORS, VARIANTS
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser(
-        "evaluate", help="score one model/variant: FID against clean references, PSNR/SSIM (Y) against ground truth"
+        "evaluate", help="score one model/variant: FID and KID against clean references, PSNR/SSIM (Y) and LPIPS against ground truth"
     )
     evaluate.add_argument("--sr", required=True, help="folder of the model's super-resolved validation images")
     evaluate.add_argument(
@@ -25,6 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--variant", required=True, choices=VARIANTS, help="training-data variant for the row")
     evaluate.add_argument("--generator", default="final", choices=GENERATORS,
                           help="which generator made the outputs: psnr (PSNR phase), final, or none (bicubic)")
+    evaluate.add_argument("--generator-file",
+                          help="the generator file that made the outputs (its record says which VGG19 trained it)")
     evaluate.add_argument("--out", required=True, help="CSV file for the row")
     add_config_argument(evaluate)
     evaluate.set_defaults(run=run_evaluate)
@@ -71,7 +73,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from rwsr.evaluate.table import evaluate_row, write_rows
 
     row = evaluate_row(config_from_args(args), args.sr, args.reference, args.model, args.variant, args.ground_truth,
-                       args.generator)  # fmt: skip
+                       args.generator, args.generator_file)  # fmt: skip
     write_rows(args.out, [row])
 
 

@@ -75,8 +75,9 @@ def psnr_ssim_y(sr: np.ndarray, gt: np.ndarray, border: int) -> tuple[float, flo
     return psnr(y_sr, y_gt), ssim(y_sr, y_gt)
 
 
-def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[str, float | int]:
-    """Mean PSNR/SSIM (Y) over images matched by stem; every image needs its counterpart."""
+def read_matched(sr_dir: str | Path, gt_dir: str | Path) -> list[tuple[Path, np.ndarray, np.ndarray]]:
+    """(SR file, SR pixels, ground-truth pixels) for images matched by stem, sorted; every image
+    needs its counterpart of the same size."""
     sr_files = discover_images(sr_dir, what="SR output folder")
     gt_files = discover_images(gt_dir, what="ground-truth folder")
     if set(sr_files) != set(gt_files):
@@ -85,7 +86,7 @@ def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[st
             f"SR outputs in {sr_dir} and ground truth in {gt_dir} must hold the same image names; "
             f"only SR: {', '.join(only_sr) or '-'}; only ground truth: {', '.join(only_gt) or '-'}"
         )
-    scores: dict[str, tuple[float, float, float]] = {}
+    matched = []
     for stem in sorted(sr_files):
         sr, gt = read_image(sr_files[stem]).pixels, read_image(gt_files[stem]).pixels
         if sr.shape != gt.shape:
@@ -93,13 +94,26 @@ def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[st
                 f"SR output {sr_files[stem]} is {sr.shape[1]}x{sr.shape[0]} but its ground truth "
                 f"{gt_files[stem]} is {gt.shape[1]}x{gt.shape[0]}; they must be the same size"
             )
+        matched.append((sr_files[stem], sr, gt))
+    return matched
+
+
+def score_pairs(matched: list[tuple[Path, np.ndarray, np.ndarray]], border: int) -> dict[str, float | int]:
+    """Mean PSNR/SSIM (Y) and high-frequency ratio over `read_matched`'s pairs."""
+    scores = []
+    for path, sr, gt in matched:
         try:
-            scores[stem] = (*psnr_ssim_y(sr, gt, border), high_frequency_ratio(sr, gt, border))
+            scores.append((*psnr_ssim_y(sr, gt, border), high_frequency_ratio(sr, gt, border)))
         except ValueError as error:
-            raise InputError(f"cannot score {sr_files[stem]}: {error}") from error
-    values = np.array(list(scores.values()))
+            raise InputError(f"cannot score {path}: {error}") from error
+    values = np.array(scores)
     return {"psnr_y": float(values[:, 0].mean()), "ssim_y": float(values[:, 1].mean()),
             "hf_ratio": float(values[:, 2].mean()), "n_pairs": len(scores)}  # fmt: skip
+
+
+def score_folder(sr_dir: str | Path, gt_dir: str | Path, border: int) -> dict[str, float | int]:
+    """Mean PSNR/SSIM (Y) and high-frequency ratio over images matched by stem."""
+    return score_pairs(read_matched(sr_dir, gt_dir), border)
 
 
 def high_frequency_ratio(sr: np.ndarray, gt: np.ndarray, border: int) -> float:

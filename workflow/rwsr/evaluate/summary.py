@@ -9,19 +9,30 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-SCORE_COLUMNS = ("model", "variant", "generator", "psnr_y", "ssim_y", "hf_ratio", "fid")
-PAIR_SETS = {"pipeline": "pairs", "oracle-pairs": "pairs_oracle"}
+SCORE_COLUMNS = ("model", "variant", "generator", "psnr_y", "ssim_y", "lpips", "hf_ratio", "fid", "kid", "backbone",
+                 "vgg_backbone")  # fmt: skip
+# Backbone column -> the network, what a random one voids, its published file, the config key for a path.
+BACKBONES = {
+    "backbone": ("FID Inception", "fid and kid", "pt_inception-2015-12-05-6726825d.pth",
+                 "evaluate.inception_weights"),
+    "lpips_backbone": ("LPIPS AlexNet", "lpips (left empty)", "alexnet-owt-7be5be79.pth",
+                       "evaluate.lpips_weights"),
+    "vgg_backbone": ("perceptual-loss VGG19", "the final generators' perceptual loss", "vgg19-dcbb9e9d.pth",
+                     "sr.vgg_weights"),
+}  # fmt: skip
 
 
-def read_table(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
-def format_rows(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
-    widths = {c: max(len(c), *(len(row.get(c, "")) for row in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines += ["  ".join(row.get(c, "").ljust(widths[c]) for c in columns) for row in rows]
+def random_backbone_banner(rows: list[dict[str, str]]) -> str:
+    """A loud banner naming each random backbone behind the table and the file that fixes it; "" when none."""
+    random = [entry for column, entry in BACKBONES.items() if any(row.get(column) == "random" for row in rows)]
+    if not random:
+        return ""
+    lines = ["!!! RANDOM backbone weights behind this table (no pretrained file was found): "
+             + "; ".join(voids for _, voids, _, _ in random)
+             + " - these do not measure perceptual quality and do not compare with published numbers."]  # fmt: skip
+    lines += [f"!!!   {name}: put {filename} into $TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints),"
+              f" or set {key} to its path" for name, _, filename, key in random]  # fmt: skip
+    lines.append("!!! then re-run (snakemake re-runs only what the weights change).")
     return "\n".join(lines)
 
 
@@ -32,14 +43,7 @@ def summary_text(results: str | Path = "results") -> str:
     if not table.is_file():
         return ""
     rows = read_table(table)
-    parts = []
-    if any(row.get("inception_weights") == "random" for row in rows):
-        parts.append(
-            "!!! The FID column comes from a RANDOMLY initialised Inception network: it is not comparable to\n"
-            "!!! published FIDs and does not measure perceptual quality. Put pytorch-fid's weights file\n"
-            "!!! pt_inception-2015-12-05-6726825d.pth into $TORCH_HOME/hub/checkpoints (default ~/.cache/torch),\n"
-            "!!! or set evaluate.inception_weights to its path, and re-run."
-        )
+    parts = [banner] if (banner := random_backbone_banner(rows)) else []
     parts.append(f"Scores ({table}):\n" + format_rows([{c: row.get(c, "") for c in SCORE_COLUMNS} for row in rows], SCORE_COLUMNS))
     fidelity = []
     for variant, folder in PAIR_SETS.items():

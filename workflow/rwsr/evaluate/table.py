@@ -1,7 +1,10 @@
-"""Score rows (one per model and training-data variant) and the table results/fid.csv.
+"""Score rows (one per model, training-data variant and generator) and the table results/fid.csv.
 
-Each row carries its whole protocol (crop size and count, seed, Inception weights, reference
-sets), so a row read on its own, or next to rows from another run, says how it was measured.
+Each row carries its whole protocol (crop size and count, seed, reference sets) and which weights
+every backbone behind its numbers had (`backbone` for the FID/KID Inception, `lpips_backbone`,
+`vgg_backbone` for the training's perceptual loss: pretrained, random or file:<sha256 prefix>),
+so a row read on its own, or next to rows from another run, says how it was measured and whether
+its perceptual numbers mean anything.
 """
 
 from __future__ import annotations
@@ -20,22 +23,24 @@ from rwsr.evaluate.fid import (
     CropProtocol,
     SetStatistics,
     frechet_distance,
+    kernel_inception_distance,
     load_statistics,
     save_statistics,
     require_protocol,
     set_statistics,
 )
-from rwsr.evaluate.metrics import score_folder
+from rwsr.evaluate.metrics import read_matched, score_pairs
 from rwsr.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
 COLUMNS = (
-    "model", "variant", "generator", "scale", "fid", "psnr_y", "ssim_y", "hf_ratio", "n_images",
-    "crop_size", "crop_count", "seed", "inception_weights", "reference", "n_reference_images", "border",
+    "model", "variant", "generator", "scale", "psnr_y", "ssim_y", "lpips", "hf_ratio", "fid", "kid", "kid_std",
+    "backbone", "lpips_backbone", "vgg_backbone", "n_images", "crop_size", "crop_count", "seed", "reference",
+    "n_reference_images", "border",
 )  # fmt: skip
-# Columns that must agree across the table: scores under different protocols do not compare.
-PROTOCOL_COLUMNS = ("scale", "crop_size", "crop_count", "seed", "inception_weights", "reference")
+# Columns that must agree across the table: scores under different protocols or networks do not compare.
+PROTOCOL_COLUMNS = ("scale", "crop_size", "crop_count", "seed", "backbone", "lpips_backbone", "reference")
 
 
 def build_inception(config: Mapping[str, Any]):
@@ -73,6 +78,17 @@ def build_reference_statistics(config: Mapping[str, Any], folders: Sequence[str 
     save_statistics(out, stats)
 
 
+def perceptual_backbone(generator_file: str | Path | None) -> str:
+    """Which VGG19 weights the perceptual loss that trained these outputs had: none for the PSNR
+    phase's generator (trained on L1 alone) and for bicubic upscaling."""
+    if generator_file is None:
+        return "none"
+    from rwsr.sr.upscale import load_generator
+
+    _, meta = load_generator(generator_file)
+    return "none" if meta.get("phase") == "psnr" else str(meta.get("vgg_weights", "unknown"))
+
+
 def evaluate_row(
     config: Mapping[str, Any],
     sr_dir: str | Path,
@@ -81,38 +97,53 @@ def evaluate_row(
     variant: str,
     ground_truth: str | Path | None = None,
     generator: str = "final",
+    generator_file: str | Path | None = None,
 ) -> dict[str, Any]:
-    """One table row: FID of the SR outputs against the reference, PSNR/SSIM (Y) and the
-    high-frequency energy ratio against the ground truth when given (empty otherwise).
-    `generator` says which of a training's generators made the outputs: psnr, final or none."""
+    """One table row: FID and KID of the SR outputs against the reference; PSNR/SSIM (Y), LPIPS
+    (whole images) and the high-frequency energy ratio against the ground truth when given (empty
+    otherwise). `generator` says which of a training's generators made the outputs (psnr, final or
+    none); `generator_file`, the file it was loaded from, tells which VGG19 trained it."""
     from rwsr.device import resolve_device
+    from rwsr.evaluate.perceptual import LPIPSMetric
 
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
+    section = config["evaluate"]
     scale = config["scale"]
-    quality = score_folder(sr_dir, ground_truth, border=scale) if ground_truth is not None else None
     device = resolve_device(config["device"])
+    lpips_metric = LPIPSMetric(section["lpips_weights"])
+    quality, lpips = None, math.nan
+    if ground_truth is not None:
+        matched = read_matched(sr_dir, ground_truth)
+        quality = score_pairs(matched, border=scale)
+        lpips = lpips_metric.score([(sr, gt) for _, sr, gt in matched], device)
     inception = build_inception(config).to(device)
     protocol = CropProtocol.from_config(config)
-    batch_size = config["evaluate"]["batch_size"]
     ref = reference_statistics(config, reference, inception, device)
-    sr = set_statistics([sr_dir], protocol, inception, batch_size, device, what="SR output folder")
+    sr = set_statistics([sr_dir], protocol, inception, section["batch_size"], device, what="SR output folder")
     fid = frechet_distance(sr, ref)
-    log.info("%s / %s: FID %.3f (%d crops of %d px)", model_name, variant, fid, protocol.crop_count, protocol.crop_size)
+    kid, kid_std = kernel_inception_distance(sr, ref, section["kid_subsets"], section["kid_subset_size"], config["seed"])
+    log.info("%s / %s / %s: FID %.3f, KID %.5f +- %.5f (%d crops of %d px), LPIPS %.4f", model_name, variant,
+             generator, fid, kid, kid_std, protocol.crop_count, protocol.crop_size, lpips)  # fmt: skip
     return {
         "model": model_name,
         "variant": variant,
         "generator": generator,
         "scale": scale,
-        "fid": fid,
         "psnr_y": quality["psnr_y"] if quality else math.nan,
         "ssim_y": quality["ssim_y"] if quality else math.nan,
+        "lpips": lpips,
         "hf_ratio": quality["hf_ratio"] if quality else math.nan,
+        "fid": fid,
+        "kid": kid,
+        "kid_std": kid_std,
+        "backbone": sr.inception_weights,
+        "lpips_backbone": lpips_metric.describe(),
+        "vgg_backbone": perceptual_backbone(generator_file),
         "n_images": sr.n_images,
         "crop_size": protocol.crop_size,
         "crop_count": protocol.crop_count,
         "seed": protocol.seed,
-        "inception_weights": sr.inception_weights,
         "reference": "+".join(ref.sources),
         "n_reference_images": ref.n_images,
         "border": scale,

@@ -21,7 +21,7 @@ from pytorch_fid.inception import (
 )
 
 from rwsr.errors import InputError
-from rwsr.nn.pretrained import BackboneWeights, resolve_weights
+from rwsr.nn.pretrained import BackboneWeights, keep_scale_init, resolve_weights
 
 FEATURE_DIM = 2048
 INPUT_SIDE = 299  # the resolution the TensorFlow FID network was trained at; pytorch-fid resizes to it
@@ -44,15 +44,6 @@ def fid_inception_structure() -> torchvision.models.Inception3:
     net.Mixed_7b = FIDInceptionE_1(1280)
     net.Mixed_7c = FIDInceptionE_2(2048)
     return net
-
-
-def keep_scale_init(net: nn.Module) -> None:
-    """He-normal convolutions for random weights. PyTorch's layer defaults shrink the signal at each
-    of the ~50 conv layers (pool3 features come out near 1e-8 and every FID near 1e-13, lost in
-    rounding); He initialisation keeps the features, and so the distances, at a usable scale."""
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
 
 
 class FIDInception(nn.Module):
@@ -83,8 +74,8 @@ class FIDInception(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = fid_inception_structure()
-            if self.weights.state_dict is None:
-                keep_scale_init(net)
+            # He init keeps random pool3 features (and so FIDs) at a usable scale, not ~1e-8.
+            self.init = keep_scale_init(net) if self.weights.is_random else "pretrained"
         if self.weights.state_dict is not None:
             try:
                 net.load_state_dict(self.weights.state_dict)

@@ -8,23 +8,29 @@ A config value picks the weights, never the code:
 - `random`: seeded random initialisation, on purpose.
 - `auto`: `imagenet` when the file is already in the cache, otherwise `random` with a loud
   warning, so the offline demo still runs.
-`describe` of the result is recorded beside every loss log and score that the backbone produced.
+`describe` of the result (`pretrained`, `random` or `file:<sha256 prefix>`) is recorded beside
+every loss log and score that the backbone produced: the file's content, not its path, so two
+machines holding the same weights describe them alike.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
+import torch.nn as nn
 
 from rwsr.errors import InputError
 
 log = logging.getLogger(__name__)
 
 CHOICES = ("auto", "imagenet", "random")
+# How many hex digits of a weight file's sha256 name it in scores (torch.hub names files by 8).
+DIGEST_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -34,9 +40,39 @@ class BackboneWeights:
     state_dict: dict[str, torch.Tensor] | None
     source: str  # "imagenet", "random" or "file"
     location: str  # file path, or "" for random
+    digest: str = ""  # sha256 prefix of the file, or "" for random
+
+    @property
+    def is_random(self) -> bool:
+        return self.state_dict is None
 
     def describe(self) -> str:
-        return self.source if not self.location else f"{self.source}:{self.location}"
+        """pretrained (the published file), random, or file:<sha256 prefix> (a configured file)."""
+        if self.source == "imagenet":
+            return "pretrained"
+        return self.source if self.source == "random" else f"file:{self.digest}"
+
+
+def file_digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()[:DIGEST_CHARS]
+
+
+def keep_scale_init(net: nn.Module, mode: str = "fan_in") -> str:
+    """He-normal convolutions and zero biases for random weights; returns the name of the init.
+
+    PyTorch's layer defaults shrink the signal at each conv layer: after VGG19's 16 (or the FID
+    Inception's ~50) the features are almost only the biases, and a perceptual loss or FID built on
+    them is ~0 whatever the images. He initialisation keeps activation magnitudes through depth."""
+    for module in net.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return f"kaiming_normal_{mode}"
 
 
 def cache_path(url: str) -> Path:
@@ -61,7 +97,7 @@ def resolve_weights(choice: str, url: str, what: str, config_key: str) -> Backbo
         return BackboneWeights(None, "random", "")
     if choice == "auto":
         if cached.is_file():
-            return BackboneWeights(load_state_file(cached, what, config_key), "imagenet", str(cached))
+            return loaded(cached, "imagenet", what, config_key)
         log.warning(
             "!!! %s: pretrained weights not found at %s; using RANDOM weights (config key '%s' is auto). "
             "Scores and perceptual losses from a random backbone are not comparable to published ones. "
@@ -79,10 +115,14 @@ def resolve_weights(choice: str, url: str, what: str, config_key: str) -> Backbo
                     f"and could not be downloaded from {url} ({error}); copy the file there, give a file path, "
                     "or choose auto or random"
                 ) from error
-        return BackboneWeights(load_state_file(cached, what, config_key), "imagenet", str(cached))
+        return loaded(cached, "imagenet", what, config_key)
     path = Path(choice)
     if not path.is_file():
         raise InputError(
             f"config key '{config_key}': {choice!r} is neither one of {', '.join(CHOICES)} nor an existing weights file"
         )
-    return BackboneWeights(load_state_file(path, what, config_key), "file", str(path))
+    return loaded(path, "file", what, config_key)
+
+
+def loaded(path: Path, source: str, what: str, config_key: str) -> BackboneWeights:
+    return BackboneWeights(load_state_file(path, what, config_key), source, str(path), file_digest(path))

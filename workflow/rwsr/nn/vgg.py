@@ -11,7 +11,7 @@ import torch.nn as nn
 import torchvision
 
 from rwsr.errors import InputError
-from rwsr.nn.pretrained import BackboneWeights, resolve_weights
+from rwsr.nn.pretrained import BackboneWeights, keep_scale_init, resolve_weights
 
 VGG19_URL = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url
 
@@ -50,6 +50,10 @@ class VGGFeatures(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
+            # Random weights must still carry signal: with PyTorch's layer defaults the conv5_4
+            # features are almost only the biases and a perceptual loss is ~1e-7 whatever the
+            # images. He init with fan-out (torchvision's own VGG init) keeps magnitudes through depth.
+            self.init = keep_scale_init(features, mode="fan_out") if self.weights.is_random else "pretrained"
         if self.weights.state_dict is not None:
             prefix = "features."
             state = {k[len(prefix) :]: v for k, v in self.weights.state_dict.items() if k.startswith(prefix)}

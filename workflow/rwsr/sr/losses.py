@@ -39,6 +39,11 @@ class PerceptualLoss(nn.Module):
     def describe(self) -> str:
         return self.vgg.weights.describe()
 
+    @property
+    def init(self) -> str:
+        """How VGG19 was initialised: pretrained, or the random init's name."""
+        return self.vgg.init
+
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             targets = self.vgg(hr)
@@ -79,6 +84,9 @@ class ESRGANLoss(nn.Module):
 
     def describe(self) -> str:
         return self.perceptual.describe() if self.perceptual is not None else "none"
+
+    def vgg_init(self) -> str:
+        return self.perceptual.init if self.perceptual is not None else "none"
 
     def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss = F.l1_loss(sr.float(), hr.float())

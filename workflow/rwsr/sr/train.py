@@ -130,13 +130,14 @@ BOOKKEEPING_KEYS = ("checkpoint_interval", "log_interval", "sample_interval", "r
 DIVERGENCE_KEYS = "config keys 'sr.psnr_lr' / 'sr.gan_lr' (or set 'sr.amp: none')"
 
 
-def run_key(s: SRSettings, pairs: PairSet, world: int, vgg_weights: str) -> dict[str, Any]:
+def run_key(s: SRSettings, pairs: PairSet, world: int, vgg_weights: str, vgg_init: str) -> dict[str, Any]:
     """Everything that shapes the trained weights: a checkpoint resumes only under the same key."""
     digest = hashlib.sha256()
     for stem, lr, hr in zip(pairs.stems, pairs.lr, pairs.hr):
         digest.update(stem.encode() + str(tuple(lr.shape)).encode() + lr.numpy().tobytes() + hr.numpy().tobytes())
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in BOOKKEEPING_KEYS}
-    return {**_plain(settings), "pairs": digest.hexdigest(), "processes": world, "vgg_weights": vgg_weights}
+    return {**_plain(settings), "pairs": digest.hexdigest(), "processes": world, "vgg_weights": vgg_weights,
+            "vgg_init": vgg_init}
 
 
 def build_networks(s: SRSettings) -> tuple[nn.Module, nn.Module, nn.Module]:
@@ -266,7 +267,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
     step, best_psnr = 0, -math.inf
     total = s.psnr_iterations + s.gan_iterations
     checkpoint_path = outdir / "checkpoint.pt"
-    key = run_key(s, pairs, world, loss_fn.describe())
+    key = run_key(s, pairs, world, loss_fn.describe(), loss_fn.vgg_init())
     key_hash = settings_hash(key)
     psnr_state: dict[str, torch.Tensor] | None = None  # the PSNR generator, once the GAN phase has begun
     state = previous_run(checkpoint_path, s, key, key_hash, device)
@@ -314,10 +315,11 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             "schedule": "get_lr(settings, step): the learning rate is a function of the step alone",
             "step": step, "best_psnr": best_psnr, "rng": rng_states(), "psnr_generator": psnr_state,
             "loss_log": loss_log.snapshot(), "run_key": key, "settings_hash": key_hash,
-            "settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(),
+            "settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "vgg_init": loss_fn.vgg_init(),
         })  # fmt: skip
 
-    meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "pairs": str(pairs_dir)}
+    meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "vgg_init": loss_fn.vgg_init(),
+            "pairs": str(pairs_dir)}
     bar = tqdm(total=total, initial=step, disable=not (progress and writer), dynamic_ncols=True,
                mininterval=1.0 if sys.stderr.isatty() else 30.0, desc=f"{s.model} x{s.scale}")  # fmt: skip
 
