@@ -41,8 +41,12 @@ def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finishe
         for generator in ("psnr", "final")
     } | {("bicubic", "bicubic-upscale", "none")}
     for row in rows:
-        assert float(row["fid"]) >= 0 and row["inception_weights"] == "random"
+        assert float(row["fid"]) >= 0 and row["backbone"] == "random" and row["kid"] not in ("", "nan")
         assert float(row["psnr_y"]) > 10 and row["crop_count"] == "10" and float(row["hf_ratio"]) >= 0
+        # Offline: LPIPS has a random AlexNet, so no number; only final generators met the VGG19.
+        assert row["lpips_backbone"] == "random" and row["lpips"] == ""
+        assert row["vgg_backbone"] == ("random" if row["generator"] == "final" else "none")
+        assert row["reference"] == "results/data/val_hr"  # validation ground truth, not the training scenes
     for pair_set in ("pairs", "pairs_bicubic", "pairs_oracle"):
         fidelity = {row["quantity"]: row for row in csv.DictReader((finished_run / f"results/{pair_set}/fidelity.csv").open())}
         assert float(fidelity["noise_sigma"]["real"]) > 0 and float(fidelity["high_frequency_energy"]["ratio"]) > 0

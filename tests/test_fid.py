@@ -341,3 +341,22 @@ def test_kid_matches_the_unbiased_mmd_formula_on_known_samples():
     across = sum(k(xs[i], ys[j]) for i in range(m) for j in range(m)) / (m * m)
     kid, std = kernel_inception_distance(feature_set(x), feature_set(y), subsets=1, subset_size=100, seed=0)
     assert kid == pytest.approx(within - 2 * across, rel=1e-6) and std == 0.0  # features are stored as float32
+
+
+def test_the_end_of_run_summary_flags_every_random_backbone(tmp_path):
+    from rwsr.evaluate.summary import summary_text
+
+    rows = [row("esrgan", "pipeline", backbone="pretrained", lpips_backbone="pretrained", vgg_backbone="random"),
+            row("esrgan", "pipeline", generator="psnr", backbone="pretrained", lpips_backbone="pretrained",
+                vgg_backbone="none")]  # fmt: skip
+    write_rows(tmp_path / "fid.csv", rows)
+    text = summary_text(tmp_path)
+    assert text.startswith("!!! RANDOM") and "vgg19-dcbb9e9d.pth" in text and "sr.vgg_weights" in text
+    assert "pt_inception" not in text and "alexnet" not in text  # pretrained ones are not flagged
+    assert "esrgan" in text.split("Scores")[1]  # the table follows the banner
+    write_rows(tmp_path / "fid.csv", [row("esrgan", "pipeline")])
+    text = summary_text(tmp_path)
+    assert "pt_inception-2015-12-05-6726825d.pth" in text and "alexnet-owt-7be5be79.pth" in text
+    write_rows(tmp_path / "fid.csv", [row("esrgan", "pipeline", backbone="pretrained", lpips_backbone="pretrained",
+                                          vgg_backbone="none")])  # fmt: skip
+    assert "RANDOM" not in summary_text(tmp_path)

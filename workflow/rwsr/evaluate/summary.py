@@ -11,6 +11,7 @@ from pathlib import Path
 
 SCORE_COLUMNS = ("model", "variant", "generator", "psnr_y", "ssim_y", "lpips", "hf_ratio", "fid", "kid", "backbone",
                  "vgg_backbone")  # fmt: skip
+PAIR_SETS = {"pipeline": "pairs", "oracle-pairs": "pairs_oracle"}
 # Backbone column -> the network, what a random one voids, its published file, the config key for a path.
 BACKBONES = {
     "backbone": ("FID Inception", "fid and kid", "pt_inception-2015-12-05-6726825d.pth",
@@ -33,6 +34,18 @@ def random_backbone_banner(rows: list[dict[str, str]]) -> str:
     lines += [f"!!!   {name}: put {filename} into $TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints),"
               f" or set {key} to its path" for name, _, filename, key in random]  # fmt: skip
     lines.append("!!! then re-run (snakemake re-runs only what the weights change).")
+    return "\n".join(lines)
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def format_rows(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
+    widths = {c: max(len(c), *(len(row.get(c, "")) for row in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(row.get(c, "").ljust(widths[c]) for c in columns) for row in rows]
     return "\n".join(lines)
 
 
