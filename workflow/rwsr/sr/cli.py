@@ -1,4 +1,4 @@
-"""`rwsr train-sr` and `rwsr upscale`."""
+"""`rwsr train-sr`, `rwsr upscale` and `rwsr export`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_argument(upscale)
     upscale.set_defaults(run=run_upscale)
+
+    export = subparsers.add_parser(
+        "export", help="write a generator file in BasicSR's RRDBNet layout (Real-ESRGAN, spandrel, chaiNNer load it)"
+    )
+    export.add_argument("--model", required=True, help="generator file written by train-sr (generator.pt)")
+    export.add_argument("--format", default="basicsr", choices=["basicsr"], help="basicsr: {'params_ema': state_dict}")
+    export.add_argument("--output", required=True, help="file to write, say generator_basicsr.pth")
+    export.set_defaults(run=run_export)
 
 
 def process_count(nproc: str, device: str) -> int:
@@ -123,3 +131,9 @@ def run_upscale(args: argparse.Namespace) -> None:
     tile_pad = config["sr"]["tile_pad"] if args.tile_pad is None else args.tile_pad
     upscale_images(args.model, args.input, args.output, config["device"], tile, tile_pad, suffix=args.suffix,
                    overwrite=args.overwrite, half=args.half, progress=not args.no_progress)  # fmt: skip
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from rwsr.sr.interop import export_generator
+
+    export_generator(args.model, args.output, args.format)
