@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from tqdm import tqdm
 
 from rwsr.degrader.frequency import low_pass
 from rwsr.degrader.selection import NoiseMatchSelector
@@ -195,13 +197,15 @@ def train_degrader(
     samples_path: str | Path | None = None,
     stop_after: int | None = None,
     compression: Compression = NO_COMPRESSION,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Train, writing `out` (the final checkpoint), a loss log CSV and a sample grid.
 
     A resume checkpoint `<out stem>.resume.pt` is written every `checkpoint_every` steps and
     deleted once `out` exists; with resume=auto a compatible one is continued from.
     `stop_after` ends the run after that many steps without writing `out`, as a kill would
-    (tests use it). Returns a summary: steps run, steps resumed from, seconds.
+    (tests use it). `progress` shows a progress bar on stderr (rare updates when it is a log file).
+    Returns a summary: steps run, steps resumed from, seconds.
     """
     # --- setup
     out = Path(out)
@@ -304,6 +308,8 @@ def train_degrader(
     generator.train()
     discriminator.train()
     started = time.perf_counter()
+    bar = tqdm(total=settings.iterations, initial=step, desc="DSGAN degrader", unit="step", disable=not progress,
+               dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0)  # fmt: skip
     while step < settings.iterations:
         lr = get_lr(step)
         for group in (*optimizer_g.param_groups, *optimizer_d.param_groups):
@@ -336,6 +342,7 @@ def train_degrader(
         loss_g.backward()
         optimizer_g.step()
         step += 1
+        bar.update(1)
         guard.watch(loss_d=loss_d, loss_g=loss_g)
         if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
             guard.check(step, networks)  # before anything is logged or saved
@@ -347,7 +354,9 @@ def train_degrader(
             values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
                       "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
                       "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
-            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
+            row = {k: f"{v.item():.6g}" for k, v in values.items()}
+            loss_log.write(step, {**row, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
+            bar.set_postfix({"loss_d": row["loss_d"], "loss_g": row["loss_g"]}, refresh=False)
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             save_checkpoint(resume_path, checkpoint(step))
             generator.eval()
@@ -361,6 +370,7 @@ def train_degrader(
             raise TrainingInterrupted("train-degrader", signum, step, str(resume_path))
         if stop_after is not None and step >= stop_after:
             break
+    bar.close()
 
     seconds = time.perf_counter() - started
     summary = {"steps": step, "resumed_from": resumed_from, "seconds": seconds,
