@@ -83,6 +83,21 @@ def test_export_writes_params_ema_in_basicsr_names_that_compute_basicsrs_network
         assert torch.allclose(basicsr_forward(params, x, 2), net(x), atol=1e-5)
 
 
+def test_spandrel_loads_the_export_and_computes_the_same(tmp_path):
+    spandrel = pytest.importorskip("spandrel")  # not a dependency: checked where it is installed
+    net = bold_rrdbnet(features=16, blocks=2, growth=32)  # spandrel 0.4 assumes growth 32
+    loaded = spandrel.ModelLoader().load_from_file(export(tmp_path, net))
+    assert loaded.scale == 4
+    x = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model.eval()(x), net(x), atol=1e-5)
+
+
+def test_export_warns_when_the_growth_is_one_spandrel_cannot_load(tmp_path, caplog):
+    export(tmp_path, bold_rrdbnet(growth=4))
+    assert "num_grow_ch 32" in caplog.text and "sr.growth" in caplog.text
+
+
 def test_export_then_import_gives_identical_outputs(tmp_path):
     net = bold_rrdbnet()
     fresh = RRDBNet(features=8, blocks=2, growth=4, scale=4).eval()

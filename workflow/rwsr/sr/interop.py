@@ -30,6 +30,9 @@ from rwsr.train.checkpoint import save_checkpoint
 
 log = logging.getLogger(__name__)
 
+# spandrel 0.4 builds ESRGAN models with growth 32 whatever the file holds (checked by loading our export).
+SPANDREL_GROWTH = 32
+
 Rules = list[tuple[str, str | Callable[[re.Match[str]], str]]]
 
 
@@ -95,6 +98,10 @@ def export_generator(model_path: str | Path, output: str | Path, format: str = "
     log.info("wrote %s; in BasicSR: RRDBNet(num_in_ch=%d, num_out_ch=%d, scale=4, num_feat=%d, num_block=%d, "
              "num_grow_ch=%d)", output, arch["in_channels"], arch["out_channels"], arch["features"],
              arch["blocks"], arch["growth"])  # fmt: skip
+    if arch["growth"] != SPANDREL_GROWTH:
+        log.warning("spandrel (and chaiNNer, which loads through it) assume num_grow_ch %d and will not load this "
+                    "model's %d (config key sr.growth); BasicSR and Real-ESRGAN do, given num_grow_ch=%d",
+                    SPANDREL_GROWTH, arch["growth"], arch["growth"])  # fmt: skip
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
