@@ -114,6 +114,13 @@ def test_upscale_takes_a_single_file_into_a_folder_or_a_named_file(tmp_path):
     assert read_image(tmp_path / "b_big.png").pixels.shape == (48, 56, 3)
 
 
+def test_a_16_bit_input_gives_a_16_bit_png_and_an_8_bit_jpeg(tmp_path):
+    write_image(tmp_path / "deep.png", np.full((8, 10, 3), 0.5, np.float32), bit_depth=16)
+    assert run_upscale(tmp_path, "--input", tmp_path / "deep.png", "--output", tmp_path / "out.png") == 0
+    assert run_upscale(tmp_path, "--input", tmp_path / "deep.png", "--output", tmp_path / "out.jpg") == 0
+    assert read_image(tmp_path / "out.png").bit_depth == 16 and read_image(tmp_path / "out.jpg").bit_depth == 8
+
+
 def test_upscale_takes_a_folder(tmp_path):
     photos = photo_folder(tmp_path / "photos", stems=("a", "b", "c"))
     assert run_upscale(tmp_path, "--input", photos, "--output", tmp_path / "out", "--no-progress") == 0

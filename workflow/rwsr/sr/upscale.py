@@ -66,6 +66,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 # --half: autocast dtypes on CUDA. CPU has no fast half convs, so --half there is an error, not a silent fp32 run.
 HALF_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+# A 16-bit input keeps 16 bits where the output format holds them (a JPEG output name gets 8).
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 def plan_outputs(input_path: str | Path, output: str | Path, suffix: str = "") -> list[tuple[Path, Path]]:
@@ -97,7 +99,7 @@ def plan_outputs(input_path: str | Path, output: str | Path, suffix: str = "") -
                 log.info("not upscaling %s: its name ends with --suffix %s, so it is taken for an earlier output",
                          sources.pop(stem), suffix)  # fmt: skip
         plan = [(path, output / f"{stem}{suffix}.png") for stem, path in sources.items()]
-    for source, target in plan:
+    for _, target in plan:
         for other in sources.values():
             if _same_file(target, other):
                 raise InputError(f"refusing to write {target}: it is the input image {other}; choose another --output "
@@ -147,7 +149,8 @@ def upscale_images(
             continue
         image = read_image(source)
         sr = upscale_tensor(model, to_tensor(image.pixels).to(torch_device), model.scale, tile, tile_pad, autocast)
-        write_image(target, sr.clamp(0, 1).cpu(), bit_depth=16 if image.bit_depth == 16 else 8)
+        deep = image.bit_depth == 16 and target.suffix.lower() in SIXTEEN_BIT_SUFFIXES
+        write_image(target, sr.clamp(0, 1).cpu(), bit_depth=16 if deep else 8)
         written.append(target)
         log.info("upscaled %s -> %s (x%d)", source, target, model.scale)
     return written
