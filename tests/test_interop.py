@@ -192,6 +192,15 @@ def test_wrong_shapes_or_sizes_name_the_file_and_the_first_mismatching_key(tmp_p
         load_init_weights(tmp_path / "long.pth", RRDBNet(features=8, blocks=1, growth=4))
 
 
+def test_an_rwsr_generator_file_of_either_scale_seeds_a_generator(tmp_path):
+    for scale in (2, 4):
+        net = bold_rrdbnet(scale=scale)
+        save_generator(tmp_path / f"x{scale}.pt", net, {"settings": {"betas": (0.9, 0.99)}})
+        fresh = RRDBNet(features=8, blocks=2, growth=4, scale=scale)
+        load_init_weights(tmp_path / f"x{scale}.pt", fresh)
+        assert all(torch.equal(v, net.state_dict()[k]) for k, v in fresh.state_dict().items())
+
+
 def test_a_basicsr_x2_model_gets_the_pixel_unshuffle_hint(tmp_path):
     state = {k: torch.zeros(v) for k, v in basicsr_shapes(8, 1, 4, num_in_ch=12).items()}  # BasicSR x2: 3 * 4 in
     torch.save({"params_ema": state}, tmp_path / "x2.pth")

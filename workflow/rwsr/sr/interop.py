@@ -2,8 +2,9 @@
 
 `rwsr export --format basicsr` writes BasicSR's RRDBNet layout, `{"params_ema": state_dict}`, which
 BasicSR, Real-ESRGAN, spandrel and chaiNNer load. `sr.init_weights` reads that layout (under
-`params_ema`, `params`, or bare), and the ESRGAN repository's two older ones (`RRDB_trunk...` and
-the original `model.N...`), so that training can fine-tune a published ESRGAN, as the DSGAN paper did.
+`params_ema`, `params`, or bare), the ESRGAN repository's two older ones (`RRDB_trunk...` and
+the original `model.N...`), and rwsr's own generator files, so that training can fine-tune a
+published ESRGAN, as the DSGAN paper did.
 
 Our RRDBNet (rwsr.nn.rrdbnet) computes BasicSR's x4 RRDBNet under other parameter names:
     body.N.dense.M.convs.K   <->  body.N.rdb{M+1}.conv{K+1}
