@@ -102,7 +102,9 @@ def photo_folder(folder, stems=("a", "b"), side=12):
 def run_upscale(tmp_path, *args):
     if not (tmp_path / "generator.pt").exists():
         save_generator(tmp_path / "generator.pt", small_generator())
-    return main(["upscale", "--model", str(tmp_path / "generator.pt"), "--config", '{"device": "cpu"}', *map(str, args)])
+    return main(
+        ["upscale", "--model", str(tmp_path / "generator.pt"), "--config", '{"device": "cpu"}', *map(str, args)]
+    )
 
 
 def test_upscale_takes_a_single_file_into_a_folder_or_a_named_file(tmp_path):

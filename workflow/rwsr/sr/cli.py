@@ -44,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder for <name><suffix>.png outputs (for a file --input, also an output file name such as out.png); "
         "the input folder only with --suffix",
     )  # fmt: skip
-    upscale.add_argument("--suffix", default="", help="added to each output's name (say _x4); needed to write into the input folder")
+    upscale.add_argument(
+        "--suffix", default="", help="added to each output's name (say _x4); needed to write into the input folder"
+    )
     upscale.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
     upscale.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: config key device)")
     upscale.add_argument(

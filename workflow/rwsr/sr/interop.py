@@ -122,7 +122,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(content, dict) or not content or not all(isinstance(v, torch.Tensor) for v in content.values()):
         shown = ", ".join(map(str, list(content)[:5])) if isinstance(content, dict) else type(content).__name__
-        raise InputError(f"{path}: holds no state dict (expected params_ema, params or a bare state dict; found {shown})")
+        raise InputError(
+            f"{path}: holds no state dict (expected params_ema, params or a bare state dict; found {shown})"
+        )
     return content
 
 
