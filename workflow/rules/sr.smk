@@ -4,7 +4,9 @@
 
 rule sr_train:
     input:
-        get_pairs,
+        pairs=get_pairs,
+        # sr.init_weights: a new file at the same path re-trains too (its content is in the run key).
+        init_weights=[config["sr"]["init_weights"]] if config["sr"]["init_weights"] else [],
     output:
         "results/sr/{model}/{variant}/generator.pt",
         "results/sr/{model}/{variant}/generator_psnr.pt",

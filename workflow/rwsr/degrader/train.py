@@ -34,6 +34,7 @@ from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_text_atomic
+from rwsr.io.progress import progress_bar
 from rwsr.io.images import discover_images, read_image, to_array, write_image
 from rwsr.io.losslog import LossLog
 from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
@@ -195,13 +196,15 @@ def train_degrader(
     samples_path: str | Path | None = None,
     stop_after: int | None = None,
     compression: Compression = NO_COMPRESSION,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Train, writing `out` (the final checkpoint), a loss log CSV and a sample grid.
 
     A resume checkpoint `<out stem>.resume.pt` is written every `checkpoint_every` steps and
     deleted once `out` exists; with resume=auto a compatible one is continued from.
     `stop_after` ends the run after that many steps without writing `out`, as a kill would
-    (tests use it). Returns a summary: steps run, steps resumed from, seconds.
+    (tests use it). `progress` shows a progress bar on stderr (rare updates when it is a log file).
+    Returns a summary: steps run, steps resumed from, seconds.
     """
     # --- setup
     out = Path(out)
@@ -307,6 +310,7 @@ def train_degrader(
     generator.train()
     discriminator.train()
     started = time.perf_counter()
+    bar = progress_bar(total=settings.iterations, initial=step, desc="DSGAN degrader", unit="step", enabled=progress)
     while step < settings.iterations:
         lr = get_lr(step)
         for group in (*optimizer_g.param_groups, *optimizer_d.param_groups):
@@ -339,6 +343,7 @@ def train_degrader(
         loss_g.backward()
         optimizer_g.step()
         step += 1
+        bar.update(1)
         guard.watch(loss_d=loss_d, loss_g=loss_g)
         if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
             guard.check(step, networks)  # before anything is logged or saved
@@ -350,7 +355,9 @@ def train_degrader(
             values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
                       "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
                       "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
-            loss_log.write(step, {**{k: f"{v.item():.6g}" for k, v in values.items()}, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
+            row = {k: f"{v.item():.6g}" for k, v in values.items()}
+            loss_log.write(step, {**row, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
+            bar.set_postfix({"loss_d": row["loss_d"], "loss_g": row["loss_g"]}, refresh=False)
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             save_checkpoint(resume_path, checkpoint(step))
             generator.eval()
@@ -364,6 +371,7 @@ def train_degrader(
             raise TrainingInterrupted("train-degrader", signum, step, str(resume_path))
         if stop_after is not None and step >= stop_after:
             break
+    bar.close()
 
     seconds = time.perf_counter() - started
     summary = {"steps": step, "resumed_from": resumed_from, "seconds": seconds,

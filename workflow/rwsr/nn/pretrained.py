@@ -53,12 +53,13 @@ class BackboneWeights:
         return self.source if self.source == "random" else f"file:{self.digest}"
 
 
-def file_digest(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes: weights are named by their content, not by where they lie."""
     sha = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
-    return sha.hexdigest()[:DIGEST_CHARS]
+    return sha.hexdigest()
 
 
 def keep_scale_init(net: nn.Module, mode: str = "fan_in") -> str:
@@ -125,4 +126,4 @@ def resolve_weights(choice: str, url: str, what: str, config_key: str) -> Backbo
 
 
 def loaded(path: Path, source: str, what: str, config_key: str) -> BackboneWeights:
-    return BackboneWeights(load_state_file(path, what, config_key), source, str(path), file_digest(path))
+    return BackboneWeights(load_state_file(path, what, config_key), source, str(path), file_sha256(path)[:DIGEST_CHARS])

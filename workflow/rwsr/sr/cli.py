@@ -1,4 +1,4 @@
-"""`rwsr train-sr` and `rwsr upscale`."""
+"""`rwsr train-sr`, `rwsr upscale` and `rwsr export`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from rwsr.errors import INTERRUPTED_EXIT
 from rwsr.train.guards import StopSignals
 
 log = logging.getLogger(__name__)
+
+# `rwsr upscale --half` values (rwsr.sr.upscale.HALF_DTYPES; named here so --help needs no torch import).
+HALF_CHOICES = ("fp16", "bf16")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,14 +34,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_argument(train)
     train.set_defaults(run=run_train)
 
-    upscale = subparsers.add_parser("upscale", help="super-resolve a folder of images with a generator file")
+    upscale = subparsers.add_parser(
+        "upscale", help="super-resolve an image or a folder of images with a generator file; never overwrites an input"
+    )
     upscale.add_argument("--model", required=True, help="generator file written by train-sr (generator.pt)")
-    upscale.add_argument("--input", required=True, help="folder of LR images")
-    upscale.add_argument("--output", required=True, help="folder for <name>.png outputs")
+    upscale.add_argument("--input", required=True, help="an LR image file, or a folder of them")
+    upscale.add_argument(
+        "--output", required=True,
+        help="folder for <name><suffix>.png outputs (for a file --input, also an output file name such as out.png); "
+        "the input folder only with --suffix",
+    )  # fmt: skip
+    upscale.add_argument(
+        "--suffix", default="", help="added to each output's name (say _x4); needed to write into the input folder"
+    )
+    upscale.add_argument("--overwrite", action="store_true", help="replace outputs that exist (default: skip them)")
+    upscale.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: config key device)")
+    upscale.add_argument(
+        "--half", nargs="?", const="fp16", choices=sorted(HALF_CHOICES),
+        help="half-precision inference on CUDA: fp16 (the default when given alone) or bf16",
+    )  # fmt: skip
     upscale.add_argument("--tile", type=int, help="LR tile side, 0 for whole images (default: config key sr.tile)")
     upscale.add_argument("--tile-pad", type=int, help="LR context pixels around each tile (default: sr.tile_pad)")
+    upscale.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_argument(upscale)
     upscale.set_defaults(run=run_upscale)
+
+    export = subparsers.add_parser(
+        "export", help="write a generator file in BasicSR's RRDBNet layout (Real-ESRGAN, spandrel, chaiNNer load it)"
+    )
+    export.add_argument("--model", required=True, help="generator file written by train-sr (generator.pt)")
+    export.add_argument("--format", default="basicsr", choices=["basicsr"], help="basicsr: {'params_ema': state_dict}")
+    export.add_argument("--output", required=True, help="file to write, say generator_basicsr.pth")
+    export.set_defaults(run=run_export)
 
 
 def process_count(nproc: str, device: str) -> int:
@@ -99,9 +126,16 @@ def child_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def run_upscale(args: argparse.Namespace) -> None:
-    from rwsr.sr.upscale import upscale_folder
+    from rwsr.sr.upscale import upscale_images
 
     config = config_from_args(args)
     tile = config["sr"]["tile"] if args.tile is None else args.tile
     tile_pad = config["sr"]["tile_pad"] if args.tile_pad is None else args.tile_pad
-    upscale_folder(args.model, args.input, args.output, config["device"], tile, tile_pad)
+    upscale_images(args.model, args.input, args.output, config["device"], tile, tile_pad, suffix=args.suffix,
+                   overwrite=args.overwrite, half=args.half, progress=not args.no_progress)  # fmt: skip
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from rwsr.sr.interop import export_generator
+
+    export_generator(args.model, args.output, args.format)

@@ -23,7 +23,6 @@ import hashlib
 import logging
 import math
 import os
-import sys
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,17 +32,19 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import yaml
-from tqdm import tqdm
 
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_text_atomic
 from rwsr.io.images import write_image
 from rwsr.io.losslog import LossLog
+from rwsr.io.progress import progress_bar
 from rwsr.nn.discriminators import PatchDiscriminator, VGGStyleDiscriminator
+from rwsr.nn.pretrained import file_sha256
 from rwsr.nn.rrdbnet import RRDBNet
 from rwsr.ops.resize import imresize
 from rwsr.sr.data import PairSet, check_crop, crop_batch, full_images, load_pair_folder, load_pairs
+from rwsr.sr.interop import load_init_weights
 from rwsr.sr.losses import BebyGANLoss, ESRGANLoss
 from rwsr.sr.upscale import save_generator, upscale_tensor
 from rwsr.train.checkpoint import (changed_keys, load_checkpoint, rng_states, save_checkpoint, set_rng_states,
@@ -107,6 +108,7 @@ class SRSettings:
     vgg_weights: str = "auto"
     tile: int = 0
     tile_pad: int = 16
+    init_weights: str | None = None  # a BasicSR/ESRGAN-layout file the generator starts from (rwsr.sr.interop)
 
 
 def settings_from_config(config: Mapping[str, Any], model: str | None = None) -> SRSettings:
@@ -136,14 +138,17 @@ def run_key(s: SRSettings, pairs: PairSet, world: int, vgg_weights: str, vgg_ini
     for stem, lr, hr in zip(pairs.stems, pairs.lr, pairs.hr):
         digest.update(stem.encode() + str(tuple(lr.shape)).encode() + lr.numpy().tobytes() + hr.numpy().tobytes())
     settings = {k: v for k, v in dataclasses.asdict(s).items() if k not in BOOKKEEPING_KEYS}
+    init = file_sha256(s.init_weights) if s.init_weights is not None else None  # new weights at one path: a new run
     return {**_plain(settings), "pairs": digest.hexdigest(), "processes": world, "vgg_weights": vgg_weights,
-            "vgg_init": vgg_init}
+            "vgg_init": vgg_init, "init_weights_sha256": init}  # fmt: skip
 
 
 def build_networks(s: SRSettings) -> tuple[nn.Module, nn.Module, nn.Module]:
     generator_cls, loss_cls = MODELS[s.model]
     torch.manual_seed(s.seed)
     generator = generator_cls(features=s.features, blocks=s.blocks, growth=s.growth, scale=s.scale)
+    if s.init_weights is not None:  # fine-tuning a published ESRGAN, as the DSGAN paper trained its SR model
+        load_init_weights(s.init_weights, generator)
     if s.discriminator.startswith("vgg"):  # vgg128 (ESRGAN), vgg192 (BebyGAN): judge crops of that side
         discriminator = VGGStyleDiscriminator(features=s.discriminator_features, input_size=s.crop)
     else:
@@ -320,8 +325,7 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
 
     meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "vgg_init": loss_fn.vgg_init(),
             "pairs": str(pairs_dir)}
-    bar = tqdm(total=total, initial=step, disable=not (progress and writer), dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0, desc=f"{s.model} x{s.scale}")  # fmt: skip
+    bar = progress_bar(total=total, initial=step, enabled=progress and writer, desc=f"{s.model} x{s.scale}")
 
     guard = FiniteGuard(f"sr training ({s.model})", DIVERGENCE_KEYS)
 
