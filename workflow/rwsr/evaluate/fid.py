@@ -26,6 +26,7 @@ from PIL import Image as PILImage
 from rwsr.errors import InputError
 from rwsr.io.atomic import atomic_path
 from rwsr.io.images import discover_images, read_image
+from rwsr.io.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +114,18 @@ def iter_crops(paths: Sequence[Path], protocol: CropProtocol, what: str) -> Iter
 
 @torch.inference_mode()
 def crop_features(
-    model: torch.nn.Module, crops: Iterator[np.ndarray], batch_size: int, device: torch.device
-) -> np.ndarray:
-    """N x 2048 float64 pool3 features of the crops, computed batch by batch."""
+    model: torch.nn.Module, crops: Iterator[np.ndarray], batch_size: int, device: torch.device,
+    total: int | None = None, desc: str = "FID features",
+) -> np.ndarray:  # fmt: skip
+    """N x 2048 float64 pool3 features of the crops, computed batch by batch (with a progress bar
+    over the `total` crops)."""
     features, batch = [], []
+    bar = progress_bar(total=total, desc=desc, unit="crop")
 
     def flush() -> None:
         tensor = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(device)
         features.append(model(tensor).double().cpu().numpy())
+        bar.update(len(batch))
         batch.clear()
 
     for crop in crops:
@@ -129,6 +134,7 @@ def crop_features(
             flush()
     if batch:
         flush()
+    bar.close()
     return np.concatenate(features)
 
 
@@ -142,7 +148,7 @@ def set_statistics(
 ) -> SetStatistics:
     """Fit the Gaussian of one image set's crop features (model: rwsr.nn.inception.FIDInception)."""
     paths = collect_images(folders, what)
-    features = crop_features(model, iter_crops(paths, protocol, what), batch_size, device)
+    features = crop_features(model, iter_crops(paths, protocol, what), batch_size, device, protocol.crop_count, what)
     return SetStatistics(
         features=features.astype(np.float32),
         mu=features.mean(axis=0),
