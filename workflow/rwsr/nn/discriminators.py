@@ -1,7 +1,7 @@
 """Discriminators for the SR GANs (ESRGAN, BebyGAN).
 
 `VGGStyleDiscriminator` is ESRGAN's: strided conv + BN stages down to 4x4, then two linear
-layers, so it only accepts the crop size it was built for (128). `PatchDiscriminator` is fully
+layers, so it only accepts the crop size it was built for (ESRGAN's 128, BebyGAN's 192). `PatchDiscriminator` is fully
 convolutional and returns a map of logits, one per overlapping receptive field, so it works at
 any crop size at least `min_size`: fixed-size discriminators are a known pain point when crops
 must shrink (small GPUs, the CPU demo) or grow.

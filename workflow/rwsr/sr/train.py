@@ -123,7 +123,6 @@ MODELS: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
     "esrgan": (RRDBNet, ESRGANLoss),
     "bebygan": (RRDBNet, BebyGANLoss),
 }
-DISCRIMINATORS = {"vgg128": VGGStyleDiscriminator, "vgg192": VGGStyleDiscriminator, "patch": PatchDiscriminator}
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 # Settings that only say how often to write things, where to run, or how to tile the validation
 # monitor: they do not change the model, so a checkpoint made with other values still resumes.

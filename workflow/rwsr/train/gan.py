@@ -1,4 +1,4 @@
-"""GAN steps the SR trainers share (ESRGAN now, BebyGAN next): the relativistic average losses,
+"""GAN steps the SR trainers share (ESRGAN and BebyGAN): the relativistic average losses,
 the discriminator step and the EMA update, written once so neither trainer re-types them.
 
 The discriminator always sees real and fake in ONE forward pass (concatenated along the batch):
