@@ -4,6 +4,7 @@ the stage it belongs to and what depends on it."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 
 import pytest
@@ -48,6 +49,30 @@ def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finishe
         assert float(fidelity["noise_sigma"]["real"]) > 0 and float(fidelity["high_frequency_energy"]["ratio"]) > 0
     pipeline = {row["quantity"] for row in csv.DictReader((finished_run / "results/pairs/fidelity.csv").open())}
     assert "kernel_error_mean" in pipeline  # the demo knows its hidden kernels
+
+
+def most_jobs_at_once(workdir, rule):
+    """The most jobs of `rule` that were running at the same time, from Snakemake's own log of the run."""
+    (log,) = (workdir / ".snakemake" / "log").glob("*.snakemake.log")
+    running, peak, rules = set(), 0, {}
+    for match in re.finditer(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)|^Finished jobid: (\d+)", log.read_text(), re.M):
+        started_rule, started, finished = match.groups()
+        if started:
+            rules[started] = started_rule
+            running.add(started)
+        else:
+            running.discard(finished)
+        peak = max(peak, sum(rules[job] == rule for job in running))
+    return peak
+
+
+def test_on_two_cpu_cores_independent_trainings_run_side_by_side(finished_run):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("with a GPU, the workflow profile runs one GPU job at a time")
+    assert most_jobs_at_once(finished_run, "kernels_estimate") >= 2
+    assert most_jobs_at_once(finished_run, "sr_train") >= 2
 
 
 def test_an_unchanged_config_has_nothing_to_do(finished_run):

@@ -143,10 +143,11 @@ def test_every_rule_has_its_own_log_and_benchmark_under_its_stage():
 
 def test_gpu_rules_ask_for_exactly_one_gpu():
     # profiles/default limits gpu to 1 and the SLURM plugin turns gpu=N into --gpus=N: a rule asking
-    # for more would be silently cut to 1 locally while holding N GPUs on the cluster.
+    # for more would be silently cut to 1 locally while holding N GPUs on the cluster. Every GPU rule
+    # asks through common.smk's GPU_JOB: 1, or 0 under device: cpu.
     for rule in all_rules():
         for value in re.findall(r"\bgpu\s*=\s*([^,\s]+)", rule.directives.get("resources", "")):
-            assert value == "1", f"rule {rule.name} asks for gpu={value}"
+            assert value == "GPU_JOB", f"rule {rule.name} asks for gpu={value}"
 
 
 def test_rule_file_reader_reads_directives_and_nested_rules(tmp_path):

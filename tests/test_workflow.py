@@ -34,6 +34,33 @@ def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def planned_job_lines(result, rule: str, field: str) -> list[str]:
+    """The `field` lines ("resources:", "Shell command:") of every planned job of `rule` in a dry run."""
+    blocks = result.stdout.split("\nrule ")[1:]
+    return [line for block in blocks if block.startswith(f"{rule}:") for line in block.splitlines()
+            if line.strip().startswith(field)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cores", "sr_threads"), [(2, 1), (6, 2)])
+def test_training_jobs_share_the_cores_to_run_side_by_side(tmp_path, cores, sr_threads):
+    # Three SR trainings (one per pair set) and one KernelGAN job per real LR image can run at once:
+    # each gets its share of --cores (at least 1) and passes it to torch.
+    result = snakemake(tmp_path, "-n", "--cores", str(cores))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rule, threads in (("sr_train", sr_threads), ("degrader_train", sr_threads), ("kernels_estimate", 1)):
+        commands = planned_job_lines(result, rule, "Shell command:")
+        assert commands and all(f"--threads {threads} " in command for command in commands), (rule, commands)
+
+
+def test_device_cpu_asks_for_no_gpu(tmp_path):
+    for device, gpu in (("auto", "gpu=1"), ("cpu", "gpu=0")):
+        result = snakemake(tmp_path, "-n", "--config", f"device={device}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        for rule in ("kernels_estimate", "degrader_train", "sr_train"):
+            resources = planned_job_lines(result, rule, "resources:")
+            assert resources and all(gpu in line for line in resources), (device, rule, resources)
+
+
 @pytest.mark.parametrize(
     ("override", "key"),
     [({"scale": 3}, "'scale'"), ({"data": {"hr": "demo", "bogus": 1}}, "data.bogus"), ({"seed": "x"}, "'seed'")],

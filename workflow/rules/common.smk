@@ -31,6 +31,24 @@ def settings(*sections):
     return stage_settings(config, *sections)
 
 
+# A job of a rule that can train on a GPU asks for one (resources gpu=GPU_JOB): the SLURM profile then
+# gets it one, and a local run keeps one such job at a time where torch sees CUDA (profiles/default).
+# device: cpu asks for none anywhere.
+GPU_JOB = 0 if config["device"] == "cpu" else 1
+# Torch threads of a training job on a cluster, where there is no --cores to share out: the SLURM
+# profile's cpus_per_gpu, the CPUs a GPU job gets.
+CLUSTER_TRAINING_THREADS = 4
+
+
+def training_threads(side_by_side):
+    """Threads of one of `side_by_side` training jobs that can run at once: an even share of --cores,
+    at least 1. On a CPU they then train together instead of one after the other on every core
+    (the demo's small networks gain little from a second thread); rules pass it as --threads."""
+    if not workflow.cores:
+        return CLUSTER_TRAINING_THREADS
+    return max(1, workflow.cores // side_by_side)
+
+
 def parent(path):
     """The folder of a file: stage commands take folders, rules name files."""
     return str(Path(path).parent)

@@ -42,9 +42,10 @@ rule degrader_train:
         settings=degrader_settings(),
         source=lambda wildcards, input: parent(input.source[0]),
         target=lambda wildcards, input: parent(input.target[0]),
-    threads: 2
+    # Beside it, the other pair sets' SR trainings can run (they need no degrader).
+    threads: training_threads(len(SR_PAIR_SETS))
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
     conda:
         "../../envs/rwsr.yaml"
     shell:

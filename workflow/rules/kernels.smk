@@ -16,9 +16,9 @@ if not config["kernels"]["batched"]:
         params:
             settings=settings("kernels"),
             outdir=lambda wildcards, output: parent(output[0]),
-        threads: 1
+        threads: training_threads(len(REAL_LR))
         resources:
-            gpu=1,
+            gpu=GPU_JOB,
         conda:
             "../../envs/rwsr.yaml"
         shell:
@@ -39,9 +39,9 @@ else:
         params:
             settings=settings("kernels"),
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
-        threads: 2
+        threads: training_threads(1)
         resources:
-            gpu=1,
+            gpu=GPU_JOB,
         conda:
             "../../envs/rwsr.yaml"
         shell:

@@ -17,15 +17,14 @@ rule sr_train:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
         outdir=lambda wildcards, output: parent(output[0]),
-    # Snakemake sets OMP_NUM_THREADS to this: torch's CPU threads (a GPU run needs few).
-    threads: 2
+    threads: training_threads(len(SR_PAIR_SETS))
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
     conda:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr train-sr --model {wildcards.model:q} --pairs {params.pairs:q} --outdir {params.outdir:q}"
-        " --config {params.settings:q} > {log:q} 2>&1"
+        " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule sr_upscale:
