@@ -72,6 +72,15 @@ def gpu_rules() -> set[str]:
     return {rule.name for rule in all_rules() if re.search(r"\bgpu\s*=", rule.directives.get("resources", ""))}
 
 
+def local_rules() -> set[str]:
+    """Rules named in a `localrules:` directive of the Snakefile or a rule file."""
+    names = set()
+    for path in [REPO / "Snakefile", *RULE_FILES]:
+        for block in re.findall(r"^localrules:\s*\n((?:[ \t]+\w+,?\s*\n)+)", path.read_text(), re.M):
+            names |= set(re.findall(r"\w+", block))
+    return names
+
+
 def normalised(requirements: list[str]) -> dict[str, str]:
     """{canonical name: specifier} so that spelling (Opencv_Python vs opencv-python) does not matter."""
     parsed = [Requirement(text) for text in requirements]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, planned_jobs, run_snakemake as snakemake
 from rwsr.config import load_config
-from rwsr.data.demo import demo_crops
+from rwsr.data.demo import demo_crops, demo_files
 
 
 def test_lint_passes():
@@ -21,14 +21,18 @@ def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    real_lr = demo_crops(load_config(REPO / "config.yaml")["data"]["demo"])["real_lr"]
+    config = load_config(REPO / "config.yaml")
+    real_lr = demo_crops(config["data"]["demo"])["real_lr"]
     assert len(real_lr) >= 2 and jobs["kernels_estimate"] == len(real_lr)  # one per demo real LR image
     assert jobs["sr_train"] == 3  # pipeline, bicubic and (demo: the degradation is known) oracle pairs
     assert jobs["sr_upscale"] == 6  # each training's PSNR-phase and final generator
     assert jobs["evaluate_score"] == 7  # those six and the bicubic-upscale baseline
     # degrader.source kernel: the degrader learns from pool-blurred HR, so no bicubic LR is made.
     assert "data_downscale" not in jobs
-    for rule in ("data_demo", "data_prepare", "degrader_source", "degrader_train", "pairs_make", "pairs_bicubic",
+    demo = demo_files(config, tmp_path)
+    assert jobs["data_prepare"] == sum(len(images) for images in demo.values())  # one per input image
+    assert jobs["data_manifest"] == len(demo)  # one per set
+    for rule in ("data_demo", "degrader_source", "degrader_train", "pairs_make", "pairs_bicubic",
                  "pairs_oracle", "evaluate_table"):
         assert jobs[rule] == 1
     assert not (tmp_path / "results").exists()
@@ -86,7 +90,9 @@ def test_data_stage_runs_and_then_is_up_to_date(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lr = sorted((tmp_path / "results/data/hr_bicubic_x4").iterdir())
     assert lr and all(path.suffix == ".png" for path in lr)
-    assert (tmp_path / "logs/data/prepare.log").is_file()
-    assert (tmp_path / "benchmarks/data/prepare.tsv").is_file()
+    hr = sorted(path.stem for path in (tmp_path / "results/data/hr").iterdir())
+    assert [path.stem for path in lr] == hr
+    assert all((tmp_path / f"logs/data/prepare/hr/{stem}.log").is_file() for stem in hr)
+    assert all((tmp_path / f"benchmarks/data/prepare/hr/{stem}.tsv").is_file() for stem in hr)
     again = snakemake(tmp_path, "-n", "data_downscale", config=small)
     assert "Nothing to be done" in again.stdout + again.stderr

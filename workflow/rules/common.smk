@@ -31,7 +31,7 @@ def settings(*sections):
     return stage_settings(config, *sections)
 
 
-# A job of a rule that can train on a GPU asks for one (resources gpu=GPU_JOB): the SLURM profile then
+# Jobs that can train on a GPU ask for one (resources gpu=GPU_JOB), so the SLURM profile
 # gets it one, and a local run keeps one such job at a time where torch sees CUDA (profiles/default).
 # device: cpu asks for none anywhere.
 GPU_JOB = 0 if config["device"] == "cpu" else 1
@@ -60,6 +60,35 @@ def is_demo_file(path):
 
 def get_prepared(dataset):
     return expand(f"{DATA}/{dataset}/{{image}}.png", image=sorted(IMAGES[dataset]))
+
+
+def get_prepare_sources(wildcards):
+    """One image's source file; a val_hr image also reads its prepared validation LR image, which it
+    must be exactly `scale` times."""
+    sources = {"source": str(IMAGES[wildcards.dataset][wildcards.image])}
+    if wildcards.dataset == "val_hr":
+        sources["lr_partner"] = f"{DATA}/val_lr/{wildcards.image}.png"
+    return sources
+
+
+def lr_partner_flag(input):
+    """rwsr prepare-image flag for the validation LR image that get_prepare_sources chose."""
+    return shlex.join(["--lr-partner", input.lr_partner]) if "lr_partner" in input.keys() else ""
+
+
+def prepare_settings():
+    """Preparing an image reads only data.min_lr_side (and the scale): editing another data key, or
+    adding an image, leaves every other image's job alone."""
+    return stage_settings({**config, "data": {"min_lr_side": config["data"]["min_lr_side"]}}, "data")
+
+
+def manifest_settings(wildcards):
+    """A set's manifest reads only its own folder (data.<set>: the skipped entries it lists)."""
+    return stage_settings({**config, "data": {wildcards.dataset: config["data"][wildcards.dataset]}}, "data")
+
+
+def get_manifest_rows(wildcards):
+    return expand(f"{DATA}/rows/{wildcards.dataset}/{{image}}.csv", image=sorted(IMAGES[wildcards.dataset]))
 
 
 def get_bicubic_lr():
@@ -236,4 +265,5 @@ def get_loss_logs():
 def get_final_targets():
     """What `snakemake` builds by default: the score table at the end of the pipeline and the
     report's figures."""
-    return ["results/fid.csv", "results/evaluate/comparison.png", "results/evaluate/loss_curves.png"]
+    return ["results/fid.csv", "results/evaluate/comparison.png", "results/evaluate/loss_curves.png",
+            *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES))]  # fmt: skip

@@ -1,6 +1,13 @@
 # Evaluate stage: FID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
 # against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
 
+# Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
+localrules:
+    evaluate_table,
+    evaluate_compare,
+    evaluate_curves,
+
+
 
 rule evaluate_bicubic_upscale:
     input:
