@@ -113,11 +113,41 @@ def test_conda_environment_installs_the_pyproject_dependencies():
     assert python == project["requires-python"], f"python {python!r} vs requires-python {project['requires-python']!r}"
 
 
-def test_conda_environment_installs_the_rwsr_package_itself():
+def checkout_seen_by_jobs(tmp_path: Path) -> str:
+    """RWSR_CHECKOUT as the workflow exports it to what it starts (conda, post-deploy scripts, jobs),
+    read by a probe rule of a Snakefile that includes ours from elsewhere, run from a third folder."""
+    wrapper = tmp_path / "wrapper" / "Snakefile"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'include: "{REPO / "Snakefile"}"\n\n\nrule probe:\n    output:\n        "probe.txt",\n'
+                       '    shell:\n        "echo $RWSR_CHECKOUT > {output}"\n')  # fmt: skip
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = subprocess.run(["snakemake", "-s", str(wrapper), "-d", str(workdir), "--configfile", str(REPO / "config.yaml"),
+                             "--cores", "1", "probe"], capture_output=True, text=True, timeout=300, env=workflow_env())  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return (workdir / "probe.txt").read_text().strip()
+
+
+def test_conda_environment_installs_this_checkout_from_where_snakemake_builds_it(tmp_path, monkeypatch):
+    # Snakemake copies the env file to <conda-prefix>/<hash>.yaml and runs `conda env create` on the
+    # copy; conda hands the pip section to pip as a requirements file in that folder and runs pip
+    # there. The editable path must name this checkout from there, whatever the prefix.
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
     env = yaml.safe_load(ENV_FILE.read_text())
     pip_lines = [line for dep in env["dependencies"] if isinstance(dep, dict) for line in dep.get("pip", [])]
-    editable = [line.split(maxsplit=1)[1] for line in pip_lines if line.startswith("-e ")]
-    assert any((ENV_FILE.parent / path).resolve() == REPO for path in editable), pip_lines
+    prefix = tmp_path / "shared" / "conda-envs"
+    prefix.mkdir(parents=True)
+    (prefix / "0123abcd.yaml").write_text(ENV_FILE.read_text())
+    requirements = prefix / "condaenv.requirements.txt"
+    requirements.write_text("\n".join(pip_lines) + "\n")
+    checkout = checkout_seen_by_jobs(tmp_path)
+    monkeypatch.chdir(prefix)
+    monkeypatch.setenv("RWSR_CHECKOUT", checkout)
+    parsed = list(parse_requirements(str(requirements), session=PipSession()))
+    editable = [Path(req.requirement).resolve() for req in parsed if req.is_editable]
+    assert editable == [REPO], (pip_lines, checkout)
 
 
 def test_the_rule_file_reader_sees_every_rule_snakemake_sees():

@@ -1,5 +1,6 @@
 # Shared by every stage file: the image table, wildcard constraints and input functions.
 
+import hashlib
 import re
 import shlex
 from pathlib import Path
@@ -44,14 +45,21 @@ def training_threads(side_by_side):
     """Threads of one of `side_by_side` training jobs that can run at once: an even share of --cores,
     at least 1. On a CPU they then train together instead of one after the other on every core
     (the demo's small networks gain little from a second thread); rules pass it as --threads."""
-    if not workflow.cores:
-        return CLUSTER_TRAINING_THREADS
-    return max(1, workflow.cores // side_by_side)
+    cores = workflow.resource_settings.cores
+    return max(1, cores // side_by_side) if cores else CLUSTER_TRAINING_THREADS
 
 
 def parent(path):
     """The folder of a file: stage commands take folders, rules name files."""
     return str(Path(path).parent)
+
+
+def kept_networks(output, settings):
+    """The folder a training rule hard-links its finished networks into, named by a hash of the
+    settings that made them. A config change re-runs the training, and Snakemake deletes the old
+    outputs first; the links keep the networks it supersedes. (protected() would instead make
+    Snakemake refuse that re-run, breaking the params trigger.)"""
+    return f"{parent(output)}/trained/{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
 
 
 def is_demo_file(path):

@@ -17,6 +17,7 @@ rule sr_train:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
         outdir=lambda wildcards, output: parent(output[0]),
+        kept=lambda wildcards, output: kept_networks(output[0], sr_train_settings(wildcards)),
     threads: training_threads(len(SR_PAIR_SETS))
     resources:
         gpu=GPU_JOB,
@@ -25,6 +26,7 @@ rule sr_train:
     shell:
         "rwsr train-sr --model {wildcards.model:q} --pairs {params.pairs:q} --outdir {params.outdir:q}"
         " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"
+        " && mkdir -p {params.kept:q} && ln -f {output[0]:q} {output[1]:q} {params.kept:q}"
 
 
 rule sr_upscale:
