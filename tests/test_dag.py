@@ -3,14 +3,20 @@ the stage it belongs to and what depends on it."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
 import re
+import shlex
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import planned_jobs, run_snakemake
+from conftest import REPO, planned_jobs, run_snakemake, workflow_env
+from test_readme import readme_commands
 from test_environment import gpu_rules
 from rwsr.sr.upscale import load_generator
 from rwsr.train.checkpoint import load_checkpoint
@@ -28,12 +34,55 @@ TINY = {
 }
 
 
+def readme_snakemake(prefix: str) -> list[str]:
+    """The arguments of the README's snakemake command that starts with `prefix` (after any `pip install ... &&`)."""
+    command = next(command for command in readme_commands() if command.split("&&")[-1].strip().startswith(prefix))
+    return shlex.split(command.split("&&")[-1])[1:]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
+    """The README's demo command, as written (`--cores all`: both cores here), on the tiny config."""
     workdir = tmp_path_factory.mktemp("dag")
-    result = run_snakemake(workdir, "--cores", "2", "results/fid.csv", config=TINY)
+    result = run_snakemake(workdir, *readme_snakemake("snakemake --cores"), config=TINY)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
+
+
+def report_files(report: Path) -> dict[str, bytes]:
+    """Path -> content of every file Snakemake embedded in a report.html."""
+    results = json.loads(re.search(r"var results = (\{.*?\});\n", report.read_text(), re.S).group(1))
+    return {path: base64.b64decode(entry["data_uri"].split("base64,", 1)[1]) for path, entry in results.items()}
+
+
+def test_the_readme_report_shows_the_score_table_and_the_figures(finished_run):
+    result = run_snakemake(finished_run, *readme_snakemake("snakemake --report"), config=TINY)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    files = report_files(finished_run / "report.html")
+    assert files["results/fid.csv"] == (finished_run / "results/fid.csv").read_bytes()
+    assert b"pipeline" in files["results/fid.csv"] and b"oracle-pairs" in files["results/fid.csv"]
+    figures = {"results/kernels/pool.png", "results/degrader/samples.png", "results/evaluate/comparison.png",
+               "results/evaluate/loss_curves.png"}  # fmt: skip
+    assert figures <= set(files), sorted(files)
+    for path in figures:
+        assert files[path] == (finished_run / path).read_bytes(), path
+
+
+def test_the_readme_pairs_example_plans_pairs_sr_and_evaluate_only(finished_run):
+    result = run_snakemake(finished_run, *readme_snakemake("snakemake -n results/fid.csv --config pairs="), config=TINY)
+    jobs = planned_jobs(result)
+    assert jobs["pairs_make"] == 1 and set(jobs) <= {"pairs_make", "sr_train", "sr_upscale", "evaluate_score",
+                                                     "evaluate_table"}, jobs  # fmt: skip
+
+
+def test_the_readme_make_pairs_command_runs_on_a_finished_run(finished_run, tmp_path):
+    (command,) = [command for command in readme_commands() if command.startswith("rwsr make-pairs")]
+    workdir = copy_of(finished_run, tmp_path)
+    shutil.copy(REPO / "config.yaml", workdir)
+    words = [str(tmp_path / "pairs") if word == "/tmp/pairs" else word for word in shlex.split(command)]
+    result = subprocess.run(words, cwd=workdir, capture_output=True, text=True, timeout=600, env=workflow_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "pairs/pairs.csv").is_file() and any((tmp_path / "pairs/lr").iterdir())
 
 
 def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finished_run):

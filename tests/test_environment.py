@@ -113,6 +113,13 @@ def test_conda_environment_installs_the_pyproject_dependencies():
     assert python == project["requires-python"], f"python {python!r} vs requires-python {project['requires-python']!r}"
 
 
+def test_the_snakefile_requires_the_snakemake_that_pyproject_installs():
+    declared = {Requirement(text).name: Requirement(text).specifier for text in
+                tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}  # fmt: skip
+    (minimum,) = re.findall(r'^min_version\("([\d.]+)"\)', (REPO / "Snakefile").read_text(), re.M)
+    assert minimum in declared["snakemake"], (minimum, declared["snakemake"])
+
+
 def checkout_seen_by_jobs(tmp_path: Path) -> str:
     """RWSR_CHECKOUT as the workflow exports it to what it starts (conda, post-deploy scripts, jobs),
     read by a probe rule of a Snakefile that includes ours from elsewhere, run from a third folder."""
