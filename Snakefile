@@ -14,8 +14,12 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# Landing text of `snakemake --report report.html`.
+report: "workflow/report/workflow.rst"
+
+
 # envs/rwsr.yaml installs this checkout (pip -e ${RWSR_CHECKOUT}) when --sdm conda builds it.
-os.environ["RWSR_CHECKOUT"] = str(workflow.current_basedir)
+os.environ.update(RWSR_CHECKOUT=str(workflow.current_basedir))
 
 
 # Validated against workflow/schemas/config.schema.yaml through rwsr.config (the same code the

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -61,11 +63,19 @@ def test_the_readme_report_shows_the_score_table_and_the_figures(finished_run):
     files = report_files(finished_run / "report.html")
     assert files["results/fid.csv"] == (finished_run / "results/fid.csv").read_bytes()
     assert b"pipeline" in files["results/fid.csv"] and b"oracle-pairs" in files["results/fid.csv"]
-    figures = {"results/kernels/pool.png", "results/degrader/samples.png", "results/evaluate/comparison.png",
+    figures = {"results/evaluate/kernels.png", "results/evaluate/degradation.png", "results/evaluate/comparison.png",
                "results/evaluate/loss_curves.png"}  # fmt: skip
     assert figures <= set(files), sorted(files)
     for path in figures:
         assert files[path] == (finished_run / path).read_bytes(), path
+    # Every image in the report is large enough to read (at least 512 pixels wide).
+    for path, content in files.items():
+        if path.endswith(".png"):
+            image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert image.shape[1] >= 512, (path, image.shape)
+    # The landing text says what the run did and how to read the table.
+    landing = re.search(r'var workflow_desc = "(.*?)";', (finished_run / "report.html").read_text(), re.S).group(1)
+    assert "KernelGAN" in landing and "bicubic-pairs" in landing and "oracle-pairs" in landing
 
 
 def test_the_readme_pairs_example_plans_pairs_sr_and_evaluate_only(finished_run):

@@ -79,9 +79,9 @@ def get_prepare_sources(wildcards):
     return sources
 
 
-def lr_partner_flag(input):
-    """rwsr prepare-image flag for the validation LR image that get_prepare_sources chose."""
-    return shlex.join(["--lr-partner", input.lr_partner]) if "lr_partner" in input.keys() else ""
+def optional_flag(input, key, flag):
+    """`flag <the input named key>` for a shell line, or "" when the input function left it out."""
+    return shlex.join([flag, input[key]]) if key in input.keys() else ""
 
 
 def prepare_settings():
@@ -270,8 +270,30 @@ def get_loss_logs():
     return logs
 
 
+def get_kernel_figure_sources(wildcards):
+    """The report's kernel figure: every image's estimated kernel, the kernel errors (the pipeline
+    pairs' fidelity.csv) and, when known, the table beside the hidden true kernels."""
+    sources = {"kernels": [f"{KERNELS}/{image}/kernel_x{config['scale']}.npy" for image in REAL_LR],
+               "fidelity": "results/pairs/fidelity.csv"}  # fmt: skip
+    return sources | ({"truth": HIDDEN_DEGRADATION} if HIDDEN_DEGRADATION else {})
+
+
+def get_degradation_columns():
+    """Column label -> LR tiles of each pair set, for the report's degradation figure (the tiles of
+    one HR crop share a name across the sets)."""
+    labels = {"bicubic-pairs": "clean LR (bicubic)", "pipeline": "synthesized LR (pipeline)",
+              "oracle-pairs": "true degradation (oracle)"}  # fmt: skip
+    return {labels[variant]: f"{SR_PAIR_SETS[variant]}/lr" for variant in labels if variant in SR_PAIR_SETS}
+
+
+def get_report_figures():
+    """The figures the HTML report shows; the kernel figure only where the pairs use the pool
+    (otherwise drawing it would run KernelGAN for nothing else)."""
+    figures = ["results/evaluate/comparison.png", "results/evaluate/loss_curves.png", "results/evaluate/degradation.png"]
+    return figures + (["results/evaluate/kernels.png"] if config["pairs"]["kernel"] == "pool" else [])
+
+
 def get_final_targets():
-    """What `snakemake` builds by default: the score table at the end of the pipeline and the
-    report's figures."""
-    return ["results/fid.csv", "results/evaluate/comparison.png", "results/evaluate/loss_curves.png",
-            *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES))]  # fmt: skip
+    """What `snakemake` builds by default: the score table at the end of the pipeline, every
+    set's data manifest and the report's figures."""
+    return ["results/fid.csv", *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES)), *get_report_figures()]

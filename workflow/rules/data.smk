@@ -37,7 +37,7 @@ rule data_prepare:
         "benchmarks/data/prepare/{dataset}/{image}.tsv"
     params:
         settings=prepare_settings(),
-        partner=lambda wildcards, input: lr_partner_flag(input),
+        partner=lambda wildcards, input: optional_flag(input, "lr_partner", "--lr-partner"),
     conda:
         "../../envs/rwsr.yaml"
     shell:

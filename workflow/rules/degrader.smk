@@ -32,7 +32,7 @@ rule degrader_train:
     output:
         model="results/degrader/dsgan.pt",
         log_csv="results/degrader/log.csv",
-        samples=report("results/degrader/samples.png", caption="../report/degrader.rst", category="Degrader"),
+        samples="results/degrader/samples.png",
         config="results/degrader/dsgan.config.yaml",
     log:
         "logs/degrader/train.log",

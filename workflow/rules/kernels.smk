@@ -59,7 +59,7 @@ rule kernels_pool:
         expand(f"{KERNELS}/{{image}}/kernel_x{config['scale']}.npy", image=REAL_LR),
     output:
         pool=f"{KERNELS}/pool.npz",
-        montage=report(f"{KERNELS}/pool.png", caption="../report/kernels.rst", category="Kernels"),
+        montage=f"{KERNELS}/pool.png",
     log:
         "logs/kernels/pool.log",
     benchmark:

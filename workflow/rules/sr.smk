@@ -6,9 +6,9 @@ rule sr_train:
     input:
         get_pairs,
     output:
-        "results/sr/{model}/{variant}/generator.pt",
-        "results/sr/{model}/{variant}/generator_psnr.pt",
-        "results/sr/{model}/{variant}/loss.csv",
+        final="results/sr/{model}/{variant}/generator.pt",
+        psnr="results/sr/{model}/{variant}/generator_psnr.pt",
+        loss="results/sr/{model}/{variant}/loss.csv",
     log:
         "logs/sr/{model}/{variant}/train.log",
     benchmark:
@@ -16,8 +16,8 @@ rule sr_train:
     params:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
-        outdir=lambda wildcards, output: parent(output[0]),
-        kept=lambda wildcards, output: kept_networks(output[0], sr_train_settings(wildcards)),
+        outdir=lambda wildcards, output: parent(output.final),
+        kept=lambda wildcards, output: kept_networks(output.final, sr_train_settings(wildcards)),
     threads: training_threads(len(SR_PAIR_SETS))
     resources:
         gpu=GPU_JOB,
@@ -26,7 +26,7 @@ rule sr_train:
     shell:
         "rwsr train-sr --model {wildcards.model:q} --pairs {params.pairs:q} --outdir {params.outdir:q}"
         " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"
-        " && mkdir -p {params.kept:q} && ln -f {output[0]:q} {output[1]:q} {params.kept:q}"
+        " && mkdir -p {params.kept:q} && ln -f {output.final:q} {output.psnr:q} {params.kept:q}"
 
 
 rule sr_upscale:
