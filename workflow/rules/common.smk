@@ -46,6 +46,8 @@ def training_threads(side_by_side):
     at least 1. On a CPU they then train together instead of one after the other on every core
     (the demo's small networks gain little from a second thread); rules pass it as --threads."""
     cores = workflow.resource_settings.cores
+    if workflow.remote_exec and cores:
+        return cores  # a cluster job, started with the cores it was given: all are its own
     return max(1, cores // side_by_side) if cores else CLUSTER_TRAINING_THREADS
 
 
