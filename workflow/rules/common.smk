@@ -187,7 +187,13 @@ REAL_LR = sorted(IMAGES["real_lr"])
 
 def kernel_outputs(image):
     """One image's files; kernel_x4.npy only at scale 4. confidence.json weighs its kernel in the pool."""
-    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv", "confidence.json"]
+    names = [
+        "kernel_x2.npy",
+        *(["kernel_x4.npy"] if config["scale"] == 4 else []),
+        "kernel.png",
+        "log.csv",
+        "confidence.json",
+    ]
     return [f"{KERNELS}/{image}/{name}" for name in names]
 
 
@@ -291,7 +297,11 @@ def get_degradation_columns():
 def get_report_figures():
     """The figures the HTML report shows; the kernel figure only where the pairs use the pool
     (otherwise drawing it would run KernelGAN for nothing else)."""
-    figures = ["results/evaluate/comparison.png", "results/evaluate/loss_curves.png", "results/evaluate/degradation.png"]
+    figures = [
+        "results/evaluate/comparison.png",
+        "results/evaluate/loss_curves.png",
+        "results/evaluate/degradation.png",
+    ]
     return figures + (["results/evaluate/kernels.png"] if config["pairs"]["kernel"] == "pool" else [])
 
 

@@ -1,9 +1,9 @@
 # Data stage: demo set (when asked for), validated/normalised inputs, bicubic LR of the clean HR.
 
+
 # Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
 localrules:
     data_manifest,
-
 
 
 if uses_demo(config):

@@ -1,6 +1,7 @@
 # Evaluate stage: FID of each model/variant's SR outputs against clean references, PSNR/SSIM (Y)
 # against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
 
+
 # Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
 localrules:
     evaluate_table,
@@ -8,7 +9,6 @@ localrules:
     evaluate_curves,
     evaluate_kernels_figure,
     evaluate_degradation_figure,
-
 
 
 rule evaluate_bicubic_upscale:

@@ -1,10 +1,10 @@
 # Kernels stage: KernelGAN on every real LR image, then the pool of kernels the pairs stage draws from.
 # kernels.batched picks one job per image (default) or one job training all images together.
 
+
 # Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
 localrules:
     kernels_pool,
-
 
 
 if not config["kernels"]["batched"]:
