@@ -1,10 +1,25 @@
 # rwsr: real-world super-resolution as a Snakemake DAG. See README.md and ../shared/DESIGN.md.
 # Stages, in pipeline order: data, kernels, degrader, pairs, sr, evaluate.
 
+import os
+
+from snakemake.utils import min_version
+
 from rwsr.config import load_config
 from rwsr.evaluate.summary import summary_text
 
+min_version("9.0")
+
+
 configfile: "config.yaml"
+
+
+# Landing text of `snakemake --report report.html`.
+report: "workflow/report/workflow.rst"
+
+
+# envs/rwsr.yaml installs this checkout (pip -e ${RWSR_CHECKOUT}) when --sdm conda builds it.
+os.environ.update(RWSR_CHECKOUT=str(workflow.current_basedir))
 
 
 # Validated against workflow/schemas/config.schema.yaml through rwsr.config (the same code the
@@ -22,9 +37,9 @@ include: "workflow/rules/evaluate.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_targets(),
-    default_target: True
 
 
 onsuccess:

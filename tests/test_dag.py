@@ -3,13 +3,22 @@ the stage it belongs to and what depends on it."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
+import re
+import shlex
 import shutil
+import subprocess
+from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import torch
 
-from conftest import planned_jobs, run_snakemake
+from conftest import REPO, planned_jobs, run_snakemake, workflow_env
+from test_readme import readme_commands
 from rwsr.sr.upscale import load_generator
 from rwsr.train.checkpoint import load_checkpoint
 
@@ -26,12 +35,63 @@ TINY = {
 }
 
 
+def readme_snakemake(prefix: str) -> list[str]:
+    """The arguments of the README's snakemake command that starts with `prefix` (after any `pip install ... &&`)."""
+    command = next(command for command in readme_commands() if command.split("&&")[-1].strip().startswith(prefix))
+    return shlex.split(command.split("&&")[-1])[1:]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
+    """The README's demo command, as written (`--cores all`: both cores here), on the tiny config."""
     workdir = tmp_path_factory.mktemp("dag")
-    result = run_snakemake(workdir, "--cores", "2", "results/fid.csv", config=TINY)
+    result = run_snakemake(workdir, *readme_snakemake("snakemake --cores"), config=TINY)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
+
+
+def report_files(report: Path) -> dict[str, bytes]:
+    """Path -> content of every file Snakemake embedded in a report.html."""
+    results = json.loads(re.search(r"var results = (\{.*?\});\n", report.read_text(), re.S).group(1))
+    return {path: base64.b64decode(entry["data_uri"].split("base64,", 1)[1]) for path, entry in results.items()}
+
+
+def test_the_readme_report_shows_the_score_table_and_the_figures(finished_run):
+    result = run_snakemake(finished_run, *readme_snakemake("snakemake --report"), config=TINY)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    files = report_files(finished_run / "report.html")
+    assert files["results/fid.csv"] == (finished_run / "results/fid.csv").read_bytes()
+    assert b"pipeline" in files["results/fid.csv"] and b"oracle-pairs" in files["results/fid.csv"]
+    figures = {"results/evaluate/kernels.png", "results/evaluate/degradation.png", "results/evaluate/comparison.png",
+               "results/evaluate/loss_curves.png"}  # fmt: skip
+    assert figures <= set(files), sorted(files)
+    for path in figures:
+        assert files[path] == (finished_run / path).read_bytes(), path
+    # Every image in the report is large enough to read (at least 512 pixels wide).
+    for path, content in files.items():
+        if path.endswith(".png"):
+            image = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)
+            assert image.shape[1] >= 512, (path, image.shape)
+    # The landing text says what the run did and how to read the table.
+    landing = re.search(r'var workflow_desc = "(.*?)";', (finished_run / "report.html").read_text(), re.S).group(1)
+    assert "KernelGAN" in landing and "bicubic-pairs" in landing and "oracle-pairs" in landing
+
+
+def test_the_readme_pairs_example_plans_pairs_sr_and_evaluate_only(finished_run):
+    result = run_snakemake(finished_run, *readme_snakemake("snakemake -n results/fid.csv --config pairs="), config=TINY)
+    jobs = planned_jobs(result)
+    assert jobs["pairs_make"] == 1 and set(jobs) <= {"pairs_make", "sr_train", "sr_upscale", "evaluate_score",
+                                                     "evaluate_table"}, jobs  # fmt: skip
+
+
+def test_the_readme_make_pairs_command_runs_on_a_finished_run(finished_run, tmp_path):
+    (command,) = [command for command in readme_commands() if command.startswith("rwsr make-pairs")]
+    workdir = copy_of(finished_run, tmp_path)
+    shutil.copy(REPO / "config.yaml", workdir)
+    words = [str(tmp_path / "pairs") if word == "/tmp/pairs" else word for word in shlex.split(command)]
+    result = subprocess.run(words, cwd=workdir, capture_output=True, text=True, timeout=600, env=workflow_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "pairs/pairs.csv").is_file() and any((tmp_path / "pairs/lr").iterdir())
 
 
 def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finished_run):
@@ -52,6 +112,33 @@ def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finishe
         assert float(fidelity["noise_sigma"]["real"]) > 0 and float(fidelity["high_frequency_energy"]["ratio"]) > 0
     pipeline = {row["quantity"] for row in csv.DictReader((finished_run / "results/pairs/fidelity.csv").open())}
     assert "kernel_error_mean" in pipeline  # the demo knows its hidden kernels
+
+
+def most_jobs_at_once(log: Path, rule: str) -> int:
+    """The most jobs of `rule` that were running at the same time, from Snakemake's log of a run."""
+    running, peak, job_rules = set(), 0, {}
+    for match in re.finditer(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)|^Finished jobid: (\d+)", log.read_text(), re.M):
+        started_rule, started, finished = match.groups()
+        if started:
+            job_rules[started] = started_rule
+            running.add(started)
+        else:
+            running.discard(finished)
+        peak = max(peak, sum(job_rules[job] == rule for job in running))
+    return peak
+
+
+def test_on_two_cpu_cores_the_kernelgan_jobs_run_side_by_side(finished_run, tmp_path):
+    # KernelGAN declares a GPU; without one, nothing holds its per-image jobs to one at a time.
+    if torch.cuda.is_available():
+        pytest.skip("with a GPU, the workflow profile runs one GPU job at a time")
+    workdir = copy_of(finished_run, tmp_path)
+    kernels = sorted(str(path.relative_to(workdir)) for path in (workdir / "results/kernels").glob("*/kernel_x4.npy"))
+    result = run_snakemake(workdir, "--cores", "2", "--forcerun", "kernels_estimate", "--", *kernels, config=TINY)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
+    assert re.findall(r"^(?:local)?rule (\w+):", log.read_text(), re.M) == ["kernels_estimate"] * len(kernels)
+    assert most_jobs_at_once(log, "kernels_estimate") == 2
 
 
 def test_an_unchanged_config_has_nothing_to_do(finished_run):
@@ -116,6 +203,11 @@ def test_an_sr_setting_change_really_retrains(finished_run, tmp_path):
     after, meta = load_generator(out / "generator.pt")
     assert meta["settings"]["pixel_weight"] == 0.5
     assert any(not torch.equal(value, after.state_dict()[key]) for key, value in before.state_dict().items())
+    # The superseded generator is kept (trained/<settings hash>/), the new one beside it.
+    kept = sorted((out / "trained").glob("*/generator.pt"))
+    assert len(kept) == 2 and {path.name for path in (out / "trained").glob("*/*")} == {"generator.pt", "generator_psnr.pt"}
+    kept_weights = [load_generator(path)[0].state_dict() for path in kept]
+    assert any(all(torch.equal(value, weights[key]) for key, value in before.state_dict().items()) for weights in kept_weights)
     assert not (out / "checkpoint.pt").exists()
 
 
@@ -129,6 +221,8 @@ def test_a_degrader_setting_change_really_retrains(finished_run, tmp_path):
     after = load_checkpoint(model)
     assert after["settings"]["weight_color"] == 3.0 and after["step"] == TINY["degrader"]["iterations"]
     assert any(not torch.equal(value, after["generator"][key]) for key, value in before.items())
+    kept = [load_checkpoint(path)["generator"] for path in sorted((model.parent / "trained").glob("*/dsgan.pt"))]
+    assert len(kept) == 2 and any(all(torch.equal(value, net[key]) for key, value in before.items()) for net in kept)
     steps = [int(row["step"]) for row in csv.DictReader((workdir / "results/degrader/log.csv").open())]
     assert steps[0] <= 10 and steps[-1] == TINY["degrader"]["iterations"]
     assert not list(model.parent.glob("*.resume.pt"))

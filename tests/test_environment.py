@@ -72,6 +72,15 @@ def gpu_rules() -> set[str]:
     return {rule.name for rule in all_rules() if re.search(r"\bgpu\s*=", rule.directives.get("resources", ""))}
 
 
+def local_rules() -> set[str]:
+    """Rules named in a `localrules:` directive of the Snakefile or a rule file."""
+    names = set()
+    for path in [REPO / "Snakefile", *RULE_FILES]:
+        for block in re.findall(r"^localrules:\s*\n((?:[ \t]+\w+,?\s*\n)+)", path.read_text(), re.M):
+            names |= set(re.findall(r"\w+", block))
+    return names
+
+
 def normalised(requirements: list[str]) -> dict[str, str]:
     """{canonical name: specifier} so that spelling (Opencv_Python vs opencv-python) does not matter."""
     parsed = [Requirement(text) for text in requirements]
@@ -104,11 +113,48 @@ def test_conda_environment_installs_the_pyproject_dependencies():
     assert python == project["requires-python"], f"python {python!r} vs requires-python {project['requires-python']!r}"
 
 
-def test_conda_environment_installs_the_rwsr_package_itself():
+def test_the_snakefile_requires_the_snakemake_that_pyproject_installs():
+    declared = {Requirement(text).name: Requirement(text).specifier for text in
+                tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}  # fmt: skip
+    (minimum,) = re.findall(r'^min_version\("([\d.]+)"\)', (REPO / "Snakefile").read_text(), re.M)
+    assert minimum in declared["snakemake"], (minimum, declared["snakemake"])
+
+
+def checkout_seen_by_jobs(tmp_path: Path) -> str:
+    """RWSR_CHECKOUT as the workflow exports it to what it starts (conda, post-deploy scripts, jobs),
+    read by a probe rule of a Snakefile that includes ours from elsewhere, run from a third folder."""
+    wrapper = tmp_path / "wrapper" / "Snakefile"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'include: "{REPO / "Snakefile"}"\n\n\nrule probe:\n    output:\n        "probe.txt",\n'
+                       '    shell:\n        "echo $RWSR_CHECKOUT > {output}"\n')  # fmt: skip
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = subprocess.run(["snakemake", "-s", str(wrapper), "-d", str(workdir), "--configfile", str(REPO / "config.yaml"),
+                             "--cores", "1", "probe"], capture_output=True, text=True, timeout=300, env=workflow_env())  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return (workdir / "probe.txt").read_text().strip()
+
+
+def test_conda_environment_installs_this_checkout_from_where_snakemake_builds_it(tmp_path, monkeypatch):
+    # Snakemake copies the env file to <conda-prefix>/<hash>.yaml and runs `conda env create` on the
+    # copy; conda hands the pip section to pip as a requirements file in that folder and runs pip
+    # there. The editable path must name this checkout from there, whatever the prefix.
+    from pip._internal.network.session import PipSession
+    from pip._internal.req.req_file import parse_requirements
+
     env = yaml.safe_load(ENV_FILE.read_text())
     pip_lines = [line for dep in env["dependencies"] if isinstance(dep, dict) for line in dep.get("pip", [])]
-    editable = [line.split(maxsplit=1)[1] for line in pip_lines if line.startswith("-e ")]
-    assert any((ENV_FILE.parent / path).resolve() == REPO for path in editable), pip_lines
+    prefix = tmp_path / "shared" / "conda-envs"
+    prefix.mkdir(parents=True)
+    (prefix / "0123abcd.yaml").write_text(ENV_FILE.read_text())
+    requirements = prefix / "condaenv.requirements.txt"
+    requirements.write_text("\n".join(pip_lines) + "\n")
+    checkout = checkout_seen_by_jobs(tmp_path)
+    monkeypatch.chdir(prefix)
+    monkeypatch.setenv("RWSR_CHECKOUT", checkout)
+    parsed = list(parse_requirements(str(requirements), session=PipSession()))
+    editable = [Path(req.requirement).resolve() for req in parsed if req.is_editable]
+    assert editable == [REPO], (pip_lines, checkout)
 
 
 def test_the_rule_file_reader_sees_every_rule_snakemake_sees():
@@ -143,10 +189,11 @@ def test_every_rule_has_its_own_log_and_benchmark_under_its_stage():
 
 def test_gpu_rules_ask_for_exactly_one_gpu():
     # profiles/default limits gpu to 1 and the SLURM plugin turns gpu=N into --gpus=N: a rule asking
-    # for more would be silently cut to 1 locally while holding N GPUs on the cluster.
+    # for more would be silently cut to 1 locally while holding N GPUs on the cluster. Every GPU rule
+    # asks through common.smk's GPU_JOB: 1, or 0 under device: cpu.
     for rule in all_rules():
         for value in re.findall(r"\bgpu\s*=\s*([^,\s]+)", rule.directives.get("resources", "")):
-            assert value == "1", f"rule {rule.name} asks for gpu={value}"
+            assert value == "GPU_JOB", f"rule {rule.name} asks for gpu={value}"
 
 
 def test_rule_file_reader_reads_directives_and_nested_rules(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rwsr.config import validate_config
-from rwsr.data.prepare import downscale_folder, prepare_inputs
+from rwsr.data.prepare import downscale_folder, prepare_image, prepare_inputs, read_rows, write_manifest, write_row
 from rwsr.errors import InputError
 from rwsr.io.images import read_image
 from rwsr.ops.resize import imresize_array
@@ -83,3 +83,37 @@ def test_downscale_is_matlab_bicubic_of_the_cropped_image(tmp_path):
     assert lr.shape == (12, 16, 3)
     expected = imresize_array(read_image(tmp_path / "in" / "a.png").pixels[:48, :64], 0.25)
     np.testing.assert_allclose(lr, np.clip(expected, 0, 1), atol=0.5 / 255 + 1e-6)
+
+
+def test_one_image_is_prepared_alone_and_a_rejected_one_writes_nothing(tmp_path):
+    config = folders(tmp_path, scale=2)
+    lr = tmp_path / "out" / "val_lr" / "v.png"
+    row = prepare_image(config, "val_lr", tmp_path / "val_lr" / "v.png", lr)
+    assert (row["image"], row["width"], row["height"]) == ("v", 32, 32) and lr.is_file()
+    hr = tmp_path / "out" / "val_hr" / "v.png"
+    prepare_image(config, "val_hr", tmp_path / "val_hr" / "v.png", hr, lr_partner=lr)
+    assert read_image(hr).pixels.shape[:2] == (64, 64)
+    hr.unlink()
+    with pytest.raises(InputError, match=r"validation pair 'v'.*scale 4"):
+        prepare_image(validate_config({**config, "scale": 4}), "val_hr", tmp_path / "val_hr" / "v.png", hr, lr)
+    assert not hr.exists()
+
+
+def test_the_manifest_gathers_rows_in_order_and_lists_skipped_links(tmp_path):
+    config = folders(tmp_path)
+    (tmp_path / "real" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    rows = []
+    for stem, source in (("photo", "photo.JPG"), ("rgba", "rgba.png")):
+        rows.append(tmp_path / "rows" / f"{stem}.csv")
+        write_row(rows[-1], prepare_image(config, "real_lr", tmp_path / "real" / source, tmp_path / "out" / f"{stem}.png"))
+    write_manifest(config, "real_lr", read_rows(rows), tmp_path / "real_lr.csv")
+    manifest = list(csv.DictReader((tmp_path / "real_lr.csv").open()))
+    assert [row["image"] for row in manifest] == ["photo", "rgba", "gone"]
+    assert int(manifest[0]["jpeg_quality"]) > 0 and manifest[1]["jpeg_quality"] == "" and not manifest[2]["width"]
+
+
+def test_the_cli_knows_the_sets_the_data_stage_knows():
+    from rwsr.data.cli import SETS
+    from rwsr.data.sets import DATASETS
+
+    assert SETS == DATASETS

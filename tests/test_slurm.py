@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from conftest import REPO, workflow_env
-from test_environment import gpu_rules
+from test_environment import gpu_rules, local_rules
 
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 WORKFLOW_PROFILE = REPO / "profiles" / "default"
@@ -92,8 +92,9 @@ def test_slurm_profile_keeps_its_settings_under_the_workflow_profile(tmp_path):
     assert runtime[0] >= 30 and runtime[1] > runtime[0] and settings["retries"] >= 1
     assert re.fullmatch(r"--signal=TERM@\d+", ast.literal_eval(defaults["slurm_extra"]))
     assert "slurm_partition" not in defaults and "slurm_account" not in defaults
-    # The local GPU limit still comes through, but scoped per submitted job: no cluster-wide cap.
-    assert settings["resources"] == {"gpu": "1"} and settings["scopes"] == {"gpu": "local"}
+    # The local GPU limit (where torch sees CUDA) still comes through, but scoped per submitted job:
+    # no cluster-wide cap.
+    assert settings["resources"] == local_gpu_limit() and settings["scopes"] == {"gpu": "local"}
 
 
 def test_slurm_profile_takes_partition_and_account_from_the_environment(tmp_path):
@@ -105,10 +106,33 @@ def test_slurm_profile_takes_partition_and_account_from_the_environment(tmp_path
     assert ast.literal_eval(defaults["slurm_account"]) == "12345"
 
 
-def test_local_runs_get_the_gpu_limit_and_no_executor(tmp_path):
+def local_gpu_limit() -> dict[str, str]:
+    """The workflow profile's global resources on this machine: one GPU job at a time where torch
+    sees CUDA, no limit otherwise (the GPU rules then run on the CPU, side by side)."""
+    import torch
+
+    return {"gpu": "1"} if torch.cuda.is_available() else {}
+
+
+def test_local_runs_get_the_gpu_limit_only_with_a_gpu_and_no_executor(tmp_path):
     settings = effective_arguments(tmp_path)
     assert settings["executor"] is None and settings["default_resources"] is None
-    assert settings["resources"] == {"gpu": "1"}
+    assert settings["resources"] == local_gpu_limit()
+
+
+@pytest.mark.parametrize("cuda", [True, False])
+def test_the_workflow_profile_limits_gpu_jobs_exactly_when_torch_sees_cuda(monkeypatch, cuda):
+    # The profile's template imports torch; a stand-in answers is_available() both ways on any machine.
+    import types
+
+    import yte
+
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: cuda))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    with (WORKFLOW_PROFILE / "config.yaml").open() as handle:
+        profile = yte.process_yaml(handle, require_use_yte=True)
+    assert profile.get("resources") == ({"gpu": 1} if cuda else None)
+    assert profile["set-resource-scopes"] == {"gpu": "local"} and "cores" not in profile
 
 
 GPU_TOY = """
@@ -141,9 +165,15 @@ def toy_workflow(workdir: Path, gpu_job: str) -> Path:
     return snakefile
 
 
-def test_local_profile_runs_one_gpu_job_at_a_time(tmp_path):
-    # Each GPU job holds a lock directory for a while; a second GPU job starting meanwhile fails on mkdir.
-    snakefile = toy_workflow(tmp_path, "mkdir gpu.lock && sleep 2 && rmdir gpu.lock && touch {me}.done")
+def test_local_profile_runs_one_gpu_job_at_a_time_only_with_a_gpu(tmp_path):
+    if local_gpu_limit():
+        # Each GPU job holds a lock directory for a while; a second GPU job starting meanwhile fails on mkdir.
+        job = "mkdir gpu.lock && sleep 2 && rmdir gpu.lock && touch {me}.done"
+    else:
+        # Without CUDA the jobs run on the CPU: each succeeds only if the other starts while it runs.
+        job = ("touch {me}.started && for i in $(seq 100); do [ -e {other}.started ] && break; sleep 0.1; done"
+               " && [ -e {other}.started ] && touch {me}.done")  # fmt: skip
+    snakefile = toy_workflow(tmp_path, job)
     result = subprocess.run(["snakemake", "-s", str(snakefile), "--workflow-profile", str(WORKFLOW_PROFILE),
                              "--cores", "4"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env=workflow_env())
@@ -445,7 +475,8 @@ def test_demo_stages_go_through_sbatch_and_match_a_local_run(slurm_cluster, tmp_
 
     # Every job of the DAG went through sbatch: one completed SLURM job per snakemake job, in the
     # partition the environment asked for, with a GPU exactly for the rules that declare one.
-    expected = job_counts(local.stderr)
+    # Local rules (cheap aggregates) run beside Snakemake, not through sbatch.
+    expected = Counter({rule: count for rule, count in job_counts(local.stderr).items() if rule not in local_rules()})
     assert expected["data_downscale"] == 1
     jobs = slurm_cluster.jobs(run_id(cluster.stderr))
     assert Counter(job["Comment"].removeprefix("rule_").split("_wildcards_")[0] for job in jobs) == expected

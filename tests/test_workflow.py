@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, planned_jobs, run_snakemake as snakemake
 from rwsr.config import load_config
-from rwsr.data.demo import demo_crops
+from rwsr.data.demo import demo_crops, demo_files
 
 
 def test_lint_passes():
@@ -21,17 +21,48 @@ def test_dry_run_of_the_default_target_lists_the_planned_jobs(tmp_path):
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr
     jobs = planned_jobs(result)
-    real_lr = demo_crops(load_config(REPO / "config.yaml")["data"]["demo"])["real_lr"]
+    config = load_config(REPO / "config.yaml")
+    real_lr = demo_crops(config["data"]["demo"])["real_lr"]
     assert len(real_lr) >= 2 and jobs["kernels_estimate"] == len(real_lr)  # one per demo real LR image
     assert jobs["sr_train"] == 3  # pipeline, bicubic and (demo: the degradation is known) oracle pairs
     assert jobs["sr_upscale"] == 6  # each training's PSNR-phase and final generator
     assert jobs["evaluate_score"] == 7  # those six and the bicubic-upscale baseline
     # degrader.source kernel: the degrader learns from pool-blurred HR, so no bicubic LR is made.
     assert "data_downscale" not in jobs
-    for rule in ("data_demo", "data_prepare", "degrader_source", "degrader_train", "pairs_make", "pairs_bicubic",
+    demo = demo_files(config, tmp_path)
+    assert jobs["data_prepare"] == sum(len(images) for images in demo.values())  # one per input image
+    assert jobs["data_manifest"] == len(demo)  # one per set
+    for rule in ("data_demo", "degrader_source", "degrader_train", "pairs_make", "pairs_bicubic",
                  "pairs_oracle", "evaluate_table"):
         assert jobs[rule] == 1
     assert not (tmp_path / "results").exists()
+
+
+def planned_job_lines(result, rule: str, field: str) -> list[str]:
+    """The `field` lines ("resources:", "Shell command:") of every planned job of `rule` in a dry run."""
+    blocks = result.stdout.split("\nrule ")[1:]
+    return [line for block in blocks if block.startswith(f"{rule}:") for line in block.splitlines()
+            if line.strip().startswith(field)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cores", "sr_threads"), [(2, 1), (6, 2)])
+def test_training_jobs_share_the_cores_to_run_side_by_side(tmp_path, cores, sr_threads):
+    # Three SR trainings (one per pair set) and one KernelGAN job per real LR image can run at once:
+    # each gets its share of --cores (at least 1) and passes it to torch.
+    result = snakemake(tmp_path, "-n", "--cores", str(cores))
+    assert result.returncode == 0, result.stderr[-2000:]
+    for rule, threads in (("sr_train", sr_threads), ("degrader_train", sr_threads), ("kernels_estimate", 1)):
+        commands = planned_job_lines(result, rule, "Shell command:")
+        assert commands and all(f"--threads {threads} " in command for command in commands), (rule, commands)
+
+
+def test_device_cpu_asks_for_no_gpu(tmp_path):
+    for device, gpu in (("auto", "gpu=1"), ("cpu", "gpu=0")):
+        result = snakemake(tmp_path, "-n", "--config", f"device={device}")
+        assert result.returncode == 0, result.stderr[-2000:]
+        for rule in ("kernels_estimate", "degrader_train", "sr_train"):
+            resources = planned_job_lines(result, rule, "resources:")
+            assert resources and all(gpu in line for line in resources), (device, rule, resources)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +90,9 @@ def test_data_stage_runs_and_then_is_up_to_date(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     lr = sorted((tmp_path / "results/data/hr_bicubic_x4").iterdir())
     assert lr and all(path.suffix == ".png" for path in lr)
-    assert (tmp_path / "logs/data/prepare.log").is_file()
-    assert (tmp_path / "benchmarks/data/prepare.tsv").is_file()
+    hr = sorted(path.stem for path in (tmp_path / "results/data/hr").iterdir())
+    assert [path.stem for path in lr] == hr
+    assert all((tmp_path / f"logs/data/prepare/hr/{stem}.log").is_file() for stem in hr)
+    assert all((tmp_path / f"benchmarks/data/prepare/hr/{stem}.tsv").is_file() for stem in hr)
     again = snakemake(tmp_path, "-n", "data_downscale", config=small)
     assert "Nothing to be done" in again.stdout + again.stderr

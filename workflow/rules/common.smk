@@ -1,5 +1,6 @@
 # Shared by every stage file: the image table, wildcard constraints and input functions.
 
+import hashlib
 import re
 import shlex
 from pathlib import Path
@@ -31,9 +32,36 @@ def settings(*sections):
     return stage_settings(config, *sections)
 
 
+# Jobs that can train on a GPU ask for one (resources gpu=GPU_JOB), so the SLURM profile
+# gets it one, and a local run keeps one such job at a time where torch sees CUDA (profiles/default).
+# device: cpu asks for none anywhere.
+GPU_JOB = 0 if config["device"] == "cpu" else 1
+# Torch threads of a training job on a cluster, where there is no --cores to share out: the SLURM
+# profile's cpus_per_gpu, the CPUs a GPU job gets.
+CLUSTER_TRAINING_THREADS = 4
+
+
+def training_threads(side_by_side):
+    """Threads of one of `side_by_side` training jobs that can run at once: an even share of --cores,
+    at least 1. On a CPU they then train together instead of one after the other on every core
+    (the demo's small networks gain little from a second thread); rules pass it as --threads."""
+    cores = workflow.resource_settings.cores
+    if workflow.remote_exec and cores:
+        return cores  # a cluster job, started with the cores it was given: all are its own
+    return max(1, cores // side_by_side) if cores else CLUSTER_TRAINING_THREADS
+
+
 def parent(path):
     """The folder of a file: stage commands take folders, rules name files."""
     return str(Path(path).parent)
+
+
+def kept_networks(output, settings):
+    """The folder a training rule hard-links its finished networks into, named by a hash of the
+    settings that made them. A config change re-runs the training, and Snakemake deletes the old
+    outputs first; the links keep the networks it supersedes. (protected() would instead make
+    Snakemake refuse that re-run, breaking the params trigger.)"""
+    return f"{parent(output)}/trained/{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
 
 
 def is_demo_file(path):
@@ -42,6 +70,35 @@ def is_demo_file(path):
 
 def get_prepared(dataset):
     return expand(f"{DATA}/{dataset}/{{image}}.png", image=sorted(IMAGES[dataset]))
+
+
+def get_prepare_sources(wildcards):
+    """One image's source file; a val_hr image also reads its prepared validation LR image, which it
+    must be exactly `scale` times."""
+    sources = {"source": str(IMAGES[wildcards.dataset][wildcards.image])}
+    if wildcards.dataset == "val_hr":
+        sources["lr_partner"] = f"{DATA}/val_lr/{wildcards.image}.png"
+    return sources
+
+
+def optional_flag(input, key, flag):
+    """`flag <the input named key>` for a shell line, or "" when the input function left it out."""
+    return shlex.join([flag, input[key]]) if key in input.keys() else ""
+
+
+def prepare_settings():
+    """Preparing an image reads only data.min_lr_side (and the scale): editing another data key, or
+    adding an image, leaves every other image's job alone."""
+    return stage_settings({**config, "data": {"min_lr_side": config["data"]["min_lr_side"]}}, "data")
+
+
+def manifest_settings(wildcards):
+    """A set's manifest reads only its own folder (data.<set>: the skipped entries it lists)."""
+    return stage_settings({**config, "data": {wildcards.dataset: config["data"][wildcards.dataset]}}, "data")
+
+
+def get_manifest_rows(wildcards):
+    return expand(f"{DATA}/rows/{wildcards.dataset}/{{image}}.csv", image=sorted(IMAGES[wildcards.dataset]))
 
 
 def get_bicubic_lr():
@@ -130,7 +187,13 @@ REAL_LR = sorted(IMAGES["real_lr"])
 
 def kernel_outputs(image):
     """One image's files; kernel_x4.npy only at scale 4. confidence.json weighs its kernel in the pool."""
-    names = ["kernel_x2.npy", *(["kernel_x4.npy"] if config["scale"] == 4 else []), "kernel.png", "log.csv", "confidence.json"]
+    names = [
+        "kernel_x2.npy",
+        *(["kernel_x4.npy"] if config["scale"] == 4 else []),
+        "kernel.png",
+        "log.csv",
+        "confidence.json",
+    ]
     return [f"{KERNELS}/{image}/{name}" for name in names]
 
 
@@ -226,7 +289,34 @@ def get_loss_logs():
     return logs
 
 
+def get_kernel_figure_sources(wildcards):
+    """The report's kernel figure: every image's estimated kernel, the kernel errors (the pipeline
+    pairs' fidelity.csv) and, when known, the table beside the hidden true kernels."""
+    sources = {"kernels": [f"{KERNELS}/{image}/kernel_x{config['scale']}.npy" for image in REAL_LR],
+               "fidelity": "results/pairs/fidelity.csv"}  # fmt: skip
+    return sources | ({"truth": HIDDEN_DEGRADATION} if HIDDEN_DEGRADATION else {})
+
+
+def get_degradation_columns():
+    """Column label -> LR tiles of each pair set, for the report's degradation figure (the tiles of
+    one HR crop share a name across the sets)."""
+    labels = {"bicubic-pairs": "clean LR (bicubic)", "pipeline": "synthesized LR (pipeline)",
+              "oracle-pairs": "true degradation (oracle)"}  # fmt: skip
+    return {labels[variant]: f"{SR_PAIR_SETS[variant]}/lr" for variant in labels if variant in SR_PAIR_SETS}
+
+
+def get_report_figures():
+    """The figures the HTML report shows; the kernel figure only where the pairs use the pool
+    (otherwise drawing it would run KernelGAN for nothing else)."""
+    figures = [
+        "results/evaluate/comparison.png",
+        "results/evaluate/loss_curves.png",
+        "results/evaluate/degradation.png",
+    ]
+    return figures + (["results/evaluate/kernels.png"] if config["pairs"]["kernel"] == "pool" else [])
+
+
 def get_final_targets():
-    """What `snakemake` builds by default: the score table at the end of the pipeline and the
-    report's figures."""
-    return ["results/fid.csv", "results/evaluate/comparison.png", "results/evaluate/loss_curves.png"]
+    """What `snakemake` builds by default: the score table at the end of the pipeline, every
+    set's data manifest and the report's figures."""
+    return ["results/fid.csv", *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES)), *get_report_figures()]

@@ -1,6 +1,11 @@
 # Data stage: demo set (when asked for), validated/normalised inputs, bicubic LR of the clean HR.
 
 
+# Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
+localrules:
+    data_manifest,
+
+
 if uses_demo(config):
 
     rule data_demo:
@@ -22,21 +27,39 @@ if uses_demo(config):
 
 rule data_prepare:
     input:
-        [str(path) for members in IMAGES.values() for path in members.values()],
+        unpack(get_prepare_sources),
     output:
-        images=[get_prepared(dataset) for dataset in IMAGES],
-        manifests=expand(f"{DATA}/{{dataset}}.csv", dataset=list(IMAGES)),
+        image=f"{DATA}/{{dataset}}/{{image}}.png",
+        row=f"{DATA}/rows/{{dataset}}/{{image}}.csv",
     log:
-        "logs/data/prepare.log",
+        "logs/data/prepare/{dataset}/{image}.log",
     benchmark:
-        "benchmarks/data/prepare.tsv"
+        "benchmarks/data/prepare/{dataset}/{image}.tsv"
     params:
-        settings=settings("data"),
-        outdir=lambda wildcards, output: parent(output.manifests[0]),
+        settings=prepare_settings(),
+        partner=lambda wildcards, input: optional_flag(input, "lr_partner", "--lr-partner"),
     conda:
         "../../envs/rwsr.yaml"
     shell:
-        "rwsr prepare-data --outdir {params.outdir:q} --config {params.settings:q} > {log:q} 2>&1"
+        "rwsr prepare-image --set {wildcards.dataset:q} --input {input.source:q} --output {output.image:q}"
+        " --row {output.row:q} {params.partner} --config {params.settings:q} > {log:q} 2>&1"
+
+
+rule data_manifest:
+    input:
+        get_manifest_rows,
+    output:
+        f"{DATA}/{{dataset}}.csv",
+    log:
+        "logs/data/manifest/{dataset}.log",
+    benchmark:
+        "benchmarks/data/manifest/{dataset}.tsv"
+    params:
+        settings=manifest_settings,
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr data-manifest --set {wildcards.dataset:q} --rows {input:q} --out {output:q} --config {params.settings:q} > {log:q} 2>&1"
 
 
 rule data_downscale:

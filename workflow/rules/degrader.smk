@@ -32,7 +32,7 @@ rule degrader_train:
     output:
         model="results/degrader/dsgan.pt",
         log_csv="results/degrader/log.csv",
-        samples=report("results/degrader/samples.png", caption="../report/degrader.rst", category="Degrader"),
+        samples="results/degrader/samples.png",
         config="results/degrader/dsgan.config.yaml",
     log:
         "logs/degrader/train.log",
@@ -42,12 +42,15 @@ rule degrader_train:
         settings=degrader_settings(),
         source=lambda wildcards, input: parent(input.source[0]),
         target=lambda wildcards, input: parent(input.target[0]),
-    threads: 2
+        kept=lambda wildcards, output: kept_networks(output.model, degrader_settings()),
+    # Beside it, the other pair sets' SR trainings can run (they need no degrader).
+    threads: training_threads(len(SR_PAIR_SETS))
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
     conda:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr train-degrader --source {params.source:q} --target {params.target:q} --out {output.model:q}"
         " --real-lr-manifest {input.manifest:q} --log-csv {output.log_csv:q} --samples {output.samples:q}"
         " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"
+        " && mkdir -p {params.kept:q} && ln -f {output.model:q} {params.kept:q}"

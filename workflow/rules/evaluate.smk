@@ -2,6 +2,15 @@
 # and LPIPS against the validation ground truth, and the bicubic-upscale baseline; gathered in results/fid.csv.
 
 
+# Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
+localrules:
+    evaluate_table,
+    evaluate_compare,
+    evaluate_curves,
+    evaluate_kernels_figure,
+    evaluate_degradation_figure,
+
+
 rule evaluate_bicubic_upscale:
     input:
         get_prepared("val_lr"),
@@ -116,3 +125,43 @@ rule evaluate_curves:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr plot-losses --logs {input:q} --labels {params.labels:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule evaluate_kernels_figure:
+    input:
+        unpack(get_kernel_figure_sources),
+    output:
+        report("results/evaluate/kernels.png", caption="../report/kernels.rst", category="Kernels"),
+    log:
+        "logs/evaluate/kernels_figure.log",
+    benchmark:
+        "benchmarks/evaluate/kernels_figure.tsv"
+    params:
+        labels=REAL_LR,
+        truth=lambda wildcards, input: optional_flag(input, "truth", "--true-kernels-table"),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr report-kernels --kernels {input.kernels:q} --labels {params.labels:q} {params.truth}"
+        " --fidelity {input.fidelity:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule evaluate_degradation_figure:
+    input:
+        real_lr=get_prepared("real_lr"),
+        lr=list(get_degradation_columns().values()),
+        fidelity="results/pairs/fidelity.csv",
+    output:
+        report("results/evaluate/degradation.png", caption="../report/degradation.rst", category="Degradation fidelity"),
+    log:
+        "logs/evaluate/degradation_figure.log",
+    benchmark:
+        "benchmarks/evaluate/degradation_figure.tsv"
+    params:
+        real_lr=lambda wildcards, input: parent(input.real_lr[0]),
+        labels=list(get_degradation_columns()),
+    conda:
+        "../../envs/rwsr.yaml"
+    shell:
+        "rwsr report-degradation --real-lr {params.real_lr:q} --lr {input.lr:q} --labels {params.labels:q}"
+        " --fidelity {input.fidelity:q} --out {output:q} > {log:q} 2>&1"

@@ -2,6 +2,11 @@
 # kernels.batched picks one job per image (default) or one job training all images together.
 
 
+# Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
+localrules:
+    kernels_pool,
+
+
 if not config["kernels"]["batched"]:
 
     rule kernels_estimate:
@@ -16,9 +21,9 @@ if not config["kernels"]["batched"]:
         params:
             settings=settings("kernels"),
             outdir=lambda wildcards, output: parent(output[0]),
-        threads: 1
+        threads: training_threads(len(REAL_LR))
         resources:
-            gpu=1,
+            gpu=GPU_JOB,
         conda:
             "../../envs/rwsr.yaml"
         shell:
@@ -39,9 +44,9 @@ else:
         params:
             settings=settings("kernels"),
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
-        threads: 2
+        threads: training_threads(1)
         resources:
-            gpu=1,
+            gpu=GPU_JOB,
         conda:
             "../../envs/rwsr.yaml"
         shell:
@@ -54,7 +59,7 @@ rule kernels_pool:
         expand(f"{KERNELS}/{{image}}/kernel_x{config['scale']}.npy", image=REAL_LR),
     output:
         pool=f"{KERNELS}/pool.npz",
-        montage=report(f"{KERNELS}/pool.png", caption="../report/kernels.rst", category="Kernels"),
+        montage=f"{KERNELS}/pool.png",
     log:
         "logs/kernels/pool.log",
     benchmark:

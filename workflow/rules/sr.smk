@@ -8,9 +8,9 @@ rule sr_train:
         # sr.init_weights: a new file at the same path re-trains too (its content is in the run key).
         init_weights=[config["sr"]["init_weights"]] if config["sr"]["init_weights"] else [],
     output:
-        "results/sr/{model}/{variant}/generator.pt",
-        "results/sr/{model}/{variant}/generator_psnr.pt",
-        "results/sr/{model}/{variant}/loss.csv",
+        final="results/sr/{model}/{variant}/generator.pt",
+        psnr="results/sr/{model}/{variant}/generator_psnr.pt",
+        loss="results/sr/{model}/{variant}/loss.csv",
     log:
         "logs/sr/{model}/{variant}/train.log",
     benchmark:
@@ -18,16 +18,17 @@ rule sr_train:
     params:
         settings=sr_train_settings,
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
-        outdir=lambda wildcards, output: parent(output[0]),
-    # Snakemake sets OMP_NUM_THREADS to this: torch's CPU threads (a GPU run needs few).
-    threads: 2
+        outdir=lambda wildcards, output: parent(output.final),
+        kept=lambda wildcards, output: kept_networks(output.final, sr_train_settings(wildcards)),
+    threads: training_threads(len(SR_PAIR_SETS))
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
     conda:
         "../../envs/rwsr.yaml"
     shell:
         "rwsr train-sr --model {wildcards.model:q} --pairs {params.pairs:q} --outdir {params.outdir:q}"
-        " --config {params.settings:q} > {log:q} 2>&1"
+        " --threads {threads} --config {params.settings:q} > {log:q} 2>&1"
+        " && mkdir -p {params.kept:q} && ln -f {output.final:q} {output.psnr:q} {params.kept:q}"
 
 
 rule sr_upscale:

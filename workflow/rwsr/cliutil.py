@@ -17,6 +17,19 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads: a job that runs beside others (Snakemake's `threads:`) keeps to its
+    share, since oversubscribed OpenMP threads spin instead of working."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The validated config, with --seed / --device / --scale flags (when a subcommand has them) on top."""
     overrides = {key: getattr(args, key) for key in ("seed", "device", "scale") if getattr(args, key, None) is not None}

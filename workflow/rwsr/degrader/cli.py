@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rwsr.cliutil import add_config_argument, config_from_args
+from rwsr.cliutil import add_config_argument, add_threads_argument, config_from_args, set_threads
 from rwsr.train.guards import StopSignals
 
 
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--batch", type=int, help="override config key degrader.batch")
     train.add_argument("--device", help="override config key device (auto, cpu, cuda, cuda:N)")
     train.add_argument("--seed", type=int, help="override config key seed")
-    train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add_threads_argument(train)
     add_config_argument(train)
     train.set_defaults(run=run_train)
 
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     degrade.add_argument("--tile", type=int, default=512, help="largest tile side run at once (default 512)")
     degrade.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile (default 16)")
     degrade.add_argument("--device", help="override config key device (auto, cpu, cuda, cuda:N)")
-    degrade.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add_threads_argument(degrade)
     add_config_argument(degrade)
     degrade.set_defaults(run=run_degrade)
 
@@ -50,13 +50,6 @@ def degrader_config(args: argparse.Namespace) -> dict:
     config = config_from_args(args)
     overrides = {key: getattr(args, key) for key in ("iterations", "crop", "batch") if getattr(args, key) is not None}
     return load_config({**config, "degrader": {**config["degrader"], **overrides}}) if overrides else config
-
-
-def set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 def run_train(args: argparse.Namespace) -> None:

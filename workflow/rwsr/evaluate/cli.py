@@ -1,5 +1,5 @@
 """`rwsr evaluate`, `rwsr fid-reference`, `rwsr upscale-bicubic`, `rwsr fid-table`, and the report
-figures `rwsr compare-crops` and `rwsr plot-losses`."""
+figures `rwsr compare-crops`, `rwsr plot-losses`, `rwsr report-kernels` and `rwsr report-degradation`."""
 
 from __future__ import annotations
 
@@ -58,9 +58,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--labels", required=True, nargs="+", help="column names, one per --rows folder")
     compare.add_argument("--ground-truth", help="folder of validation HR images, shown as the last column")
     compare.add_argument("--out", required=True, help="comparison image (.png)")
-    compare.add_argument("--crop", type=int, default=96, help="crop side in pixels (default: 96)")
+    compare.add_argument("--crop", type=int, default=48, help="crop side in pixels (default: 48)")
     compare.add_argument("--count", type=int, default=3, help="how many images, first sorted names (default: 3)")
+    compare.add_argument("--zoom", type=int, default=4, help="enlargement of each crop, nearest neighbour (default: 4)")
     compare.set_defaults(run=run_compare)
+
+    kernels = subparsers.add_parser("report-kernels", help="estimated kernels beside the true ones when known (report figure)")
+    kernels.add_argument("--kernels", required=True, nargs="+", help="estimated kernel .npy files, one per image")
+    kernels.add_argument("--labels", required=True, nargs="+", help="image names, one per --kernels file")
+    kernels.add_argument("--true-kernels-table", help="the demo's degradations.csv: its hidden kernels are shown below")
+    kernels.add_argument("--fidelity", help="the pipeline pairs' fidelity.csv: kernel errors for the titles")
+    kernels.add_argument("--out", required=True, help="figure (.png)")
+    kernels.set_defaults(run=run_kernels)
+
+    degradation = subparsers.add_parser(
+        "report-degradation", help="real LR crops beside clean and synthesized LR, with the fidelity numbers (report figure)"
+    )
+    degradation.add_argument("--real-lr", required=True, help="folder of prepared real LR photos")
+    degradation.add_argument("--lr", required=True, nargs="+", help="folders of LR tiles with the same names, one column each")
+    degradation.add_argument("--labels", required=True, nargs="+", help="column names, one per --lr folder")
+    degradation.add_argument("--fidelity", help="fidelity.csv of the synthesized pairs, printed below the crops")
+    degradation.add_argument("--out", required=True, help="figure (.png)")
+    degradation.set_defaults(run=run_degradation)
 
     curves = subparsers.add_parser("plot-losses", help="loss curves of training logs, one subplot each (report figure)")
     curves.add_argument("--logs", required=True, nargs="+", help="loss log CSV files with a step column")
@@ -98,7 +117,7 @@ def run_table(args: argparse.Namespace) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     from rwsr.evaluate.compare import compare_crops
 
-    height, width = compare_crops(args.rows, args.labels, args.out, args.ground_truth, args.crop, args.count)
+    height, width = compare_crops(args.rows, args.labels, args.out, args.ground_truth, args.crop, args.count, args.zoom)
     print(f"wrote {args.out}: {width}x{height}")
 
 
@@ -106,4 +125,21 @@ def run_curves(args: argparse.Namespace) -> None:
     from rwsr.evaluate.curves import plot_losses
 
     plot_losses(args.logs, args.labels, args.out)
+    print(f"wrote {args.out}")
+
+
+def run_kernels(args: argparse.Namespace) -> None:
+    from rwsr.evaluate.figures import kernel_figure
+
+    kernel_figure(args.kernels, args.labels, args.out, args.true_kernels_table, args.fidelity)
+    print(f"wrote {args.out}")
+
+
+def run_degradation(args: argparse.Namespace) -> None:
+    from rwsr.errors import InputError
+    from rwsr.evaluate.figures import degradation_figure
+
+    if len(args.labels) != len(args.lr):
+        raise InputError(f"report-degradation: {len(args.lr)} folders in --lr but {len(args.labels)} names in --labels")
+    degradation_figure(args.real_lr, list(zip(args.labels, args.lr)), args.out, args.fidelity)
     print(f"wrote {args.out}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from rwsr.errors import InputError
-from rwsr.io.atomic import atomic_path
+from rwsr.evaluate.figures import pyplot, save_figure
 
 # Schedules, not losses: drawn on the same axes they would flatten the losses into a line.
 NOT_LOSSES = ("step", "lr", "lambda_bicubic")
@@ -45,12 +45,7 @@ def plot_losses(logs: Sequence[str | Path], labels: Sequence[str] | None, out: s
         raise InputError(f"plot-losses: {len(logs)} files in --logs but {len(labels)} names in --labels")
     tables = [read_loss_log(log) for log in logs]
 
-    # Agg: jobs run headless (cluster nodes, CI); no display backend is ever needed.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(len(tables), 1, figsize=(8, 2.6 * len(tables)), squeeze=False)
     for ax, label, table in zip(axes[:, 0], labels, tables):
         for name in table.columns:
@@ -61,7 +56,4 @@ def plot_losses(logs: Sequence[str | Path], labels: Sequence[str] | None, out: s
         ax.grid(alpha=0.3)
         if len(table.columns):
             ax.legend(fontsize=7, ncol=4, loc="upper right")
-    figure.tight_layout()
-    with atomic_path(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=100)
-    plt.close(figure)
+    save_figure(figure, out)

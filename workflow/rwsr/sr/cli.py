@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from rwsr.cliutil import add_config_argument, config_from_args
+from rwsr.cliutil import add_config_argument, add_threads_argument, config_from_args, set_threads
 from rwsr.errors import INTERRUPTED_EXIT
 from rwsr.train.guards import StopSignals
 
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "N > 1 relaunches this command under torchrun (gloo on CPU)",
     )  # fmt: skip
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_argument(train)
     add_config_argument(train)
     train.set_defaults(run=run_train)
 
@@ -107,6 +108,7 @@ def run_train(args: argparse.Namespace) -> int | None:
         return INTERRUPTED_EXIT if stops.requested and child.returncode != 0 else child.returncode
     from rwsr.sr.train import settings_from_config, train_sr
 
+    set_threads(args.threads)
     settings = settings_from_config(config, args.model)
     val = (args.val_lr, args.val_hr) if args.val_lr else None
     with StopSignals():  # SIGTERM (a SLURM time limit) or SIGINT: checkpoint after this step, exit 75
@@ -119,7 +121,7 @@ def child_arguments(args: argparse.Namespace) -> list[str]:
     an --nproc here would be taken by torchrun's own parser as an abbreviation of --nproc-per-node)."""
     argv = ["train-sr", "--pairs", args.pairs, "--outdir", args.outdir]
     for flag, value in (("--model", args.model), ("--val-lr", args.val_lr), ("--val-hr", args.val_hr),
-                        ("--config", args.config)):  # fmt: skip
+                        ("--threads", args.threads), ("--config", args.config)):  # fmt: skip
         if value is not None:
             argv += [flag, str(value)]
     return argv + (["--no-progress"] if args.no_progress else [])
