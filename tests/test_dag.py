@@ -94,6 +94,34 @@ def test_the_readme_make_pairs_command_runs_on_a_finished_run(finished_run, tmp_
     assert (tmp_path / "pairs/pairs.csv").is_file() and any((tmp_path / "pairs/lr").iterdir())
 
 
+def readme_section_lines(title: str) -> list[str]:
+    """The command lines of the ```bash blocks under one README heading, exactly as written."""
+    section = (REPO / "README.md").read_text().split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    return [line for block in blocks for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_readme_trained_model_commands_run_on_a_finished_run(finished_run, tmp_path):
+    """"Using your trained model", command by command, in a copy of the finished run whose
+    config.yaml is the tiny one (so the fine-tuning takes seconds)."""
+    workdir = copy_of(finished_run, tmp_path)
+    shutil.copy(workdir / "test-config.yaml", workdir / "config.yaml")
+    lines = readme_section_lines("Using your trained model")
+    assert any(line.startswith("rwsr export") for line in lines) and any("init_weights" in line for line in lines)
+    for line in lines:
+        result = subprocess.run(line, shell=True, cwd=workdir, capture_output=True, text=True, timeout=600,
+                                env=workflow_env())  # fmt: skip
+        assert result.returncode == 0, (line, result.stderr[-3000:])
+    assert cv2.imread(str(workdir / "coffee_0_x4.png")).shape[0] == 4 * cv2.imread(str(workdir / "results/data/val_lr/coffee_0.png")).shape[0]
+    assert sorted(p.name for p in (workdir / "upscaled").iterdir()) == sorted(p.name for p in (workdir / "results/data/val_lr").iterdir())
+    photos = sorted(p.name for p in (workdir / "my_photos").iterdir())
+    assert photos and all(name.endswith("_x4.png") or f"{name[:-4]}_x4.png" in photos for name in photos)
+    assert "params_ema" in torch.load(workdir / "esrgan_pipeline_x4.pth", weights_only=True)
+    assert "init_weights: esrgan_pipeline_x4.pth" in (workdir / "finetune.yaml").read_text()
+    _, meta = load_generator(workdir / "results/finetune/generator.pt")
+    assert meta["settings"]["init_weights"] == "esrgan_pipeline_x4.pth"
+
+
 def test_the_demo_dag_writes_a_row_for_every_model_variant_and_generator(finished_run):
     rows = list(csv.DictReader((finished_run / "results/fid.csv").open()))
     assert {(row["model"], row["variant"], row["generator"]) for row in rows} == {

@@ -20,6 +20,7 @@ from conftest import REPO, run_snakemake, workflow_env
 #            its DAG builds, profiles included (the cluster needs SLURM to run it for real);
 #   "tests/<file>.py::<name>"  the test (or fixture) that runs it, or checks what it relies on.
 RUN, DRY_RUN = "run", "dry-run"
+TRAINED_MODEL = "tests/test_dag.py::test_the_readme_trained_model_commands_run_on_a_finished_run"
 COVERED = {
     "pip install -e . && snakemake --cores all": "tests/test_dag.py::finished_run",
     'pip install -e ".[test]" && pytest': "tests/test_readme.py::test_ci_runs_the_readme_test_command",
@@ -47,6 +48,14 @@ COVERED = {
     "snakemake --profile profiles/slurm --sdm conda --conda-prefix /shared/conda-envs results/fid.csv":
         "tests/test_environment.py::test_conda_environment_installs_this_checkout_from_where_snakemake_builds_it",
     "snakemake --cores 8 results/fid.csv": DRY_RUN,
+    # "Using your trained model", run line by line on a finished run (whitespace collapsed here).
+    'rwsr upscale --model results/sr/esrgan/pipeline/generator.pt --input results/data/val_lr/coffee_0.png --output coffee_0_x4.png': TRAINED_MODEL,
+    'rwsr upscale --model results/sr/esrgan/pipeline/generator.pt --input results/data/val_lr --output upscaled': TRAINED_MODEL,
+    'mkdir -p my_photos && cp results/data/val_lr/*.png my_photos/': TRAINED_MODEL,
+    'rwsr upscale --model results/sr/esrgan/pipeline/generator.pt --input my_photos --output my_photos --suffix _x4': TRAINED_MODEL,
+    'rwsr export --model results/sr/esrgan/pipeline/generator.pt --format basicsr --output esrgan_pipeline_x4.pth': TRAINED_MODEL,
+    "sed 's|^ init_weights: null| init_weights: esrgan_pipeline_x4.pth|' config.yaml > finetune.yaml": TRAINED_MODEL,
+    'rwsr train-sr --pairs results/pairs --outdir results/finetune --config finetune.yaml': TRAINED_MODEL,
 }  # fmt: skip
 
 
