@@ -1,4 +1,4 @@
-# rwsr: real-world super-resolution as a Snakemake DAG. See README.md and ../shared/DESIGN.md.
+# rwsr: real-world super-resolution as a Snakemake DAG. See README.md (usage) and its Conventions section.
 # Stages, in pipeline order: data, kernels, degrader, pairs, sr, evaluate.
 
 import os
