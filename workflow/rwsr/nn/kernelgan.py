@@ -22,21 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# Both networks start from xavier-normal weights with the paper's gain 0.1 (official weights_init_G
-# and weights_init_D). For G, that puts the start near zero, where the bicubic constraint shapes it.
-# For D, it sets the learning speed: spectral normalisation makes each layer ignore its weight's
-# scale, but Adam moves every entry by about lr per step whatever that scale, so the effective
-# learning rate of a normalised layer is lr / |W|, and gain 1 makes D learn 10x slower than the
-# paper's. Such a D barely tells the true blur from the same blur turned 90 degrees
-# (bench_kernelgan.py --discrimination), and the estimate's orientation is left to chance.
-INIT_GAIN = 0.1
-
-
 def _init_per_net(weight: torch.Tensor, n_nets: int, fan_in: int, fan_out: int, generator: list[torch.Generator]):
-    """Xavier-normal init (gain INIT_GAIN) of each network's slice from that image's own generator,
-    with one network's fans (nn.init would count all B networks' outputs), so an image's start does
-    not depend on which batch it trains in."""
-    std = INIT_GAIN * math.sqrt(2.0 / (fan_in + fan_out))
+    """Xavier-normal init of each network's slice from that image's own generator, with one
+    network's fans (nn.init would count all B networks' outputs), so an image's start does not
+    depend on which batch it trains in."""
+    std = math.sqrt(2.0 / (fan_in + fan_out))
     with torch.no_grad():
         for b, chunk in enumerate(weight.chunk(n_nets, dim=0)):
             chunk.copy_(torch.randn(chunk.shape, generator=generator[b]) * std)
@@ -91,7 +81,9 @@ class KernelGenerator(nn.Module):
         self.weights = nn.ParameterList()
         for size, c_in, c_out in zip(kernel_sizes, widths[:-1], widths[1:]):
             weight = nn.Parameter(torch.empty(n_nets * c_out, c_in, size, size))
+            # The paper's xavier gain 0.1: G starts near zero and the bicubic constraint shapes it.
             _init_per_net(weight, n_nets, c_in * size**2, c_out * size**2, generator)
+            weight.data.mul_(0.1)
             self.weights.append(weight)
 
     def forward_layers(self, x: torch.Tensor) -> torch.Tensor:
