@@ -18,6 +18,7 @@ iterations), and seconds per image.
     python bench/bench_kernelgan.py                 # reduced: 1000 iterations, 3 photos, 2 seeds (24 runs)
     python bench/bench_kernelgan.py --full          # the paper's 3000 iterations
     python bench/bench_kernelgan.py --photos 6 --seeds 3
+    python bench/bench_kernelgan.py --orient mirror # the photos flipped left-right: does a lean turn with them?
     python bench/bench_kernelgan.py --speed         # seconds per image, one image at a time, then batched
     python bench/bench_kernelgan.py --discrimination 45 --photo-names camera   # can D see the blur?
 """
@@ -45,7 +46,10 @@ MEAN_SIGMA = 1.2
 HR_SIDE = 512
 
 
-def load(name: str, side: int = HR_SIDE) -> np.ndarray:
+def load(name: str, side: int = HR_SIDE, orient: str | None = None) -> np.ndarray:
+    """A photo's central square at side x side, float32 RGB. `orient` "transpose" swaps x and y
+    (angles a -> 90 - a: 0 and 90 trade places), "mirror" flips x (a -> 180 - a: 45 and 135 trade
+    places): a lean that comes from the photo turns with it, one that comes from the code does not."""
     import skimage.data
 
     pixels = getattr(skimage.data, name)()
@@ -55,7 +59,11 @@ def load(name: str, side: int = HR_SIDE) -> np.ndarray:
     square = min(pixels.shape[:2])
     top, left = (pixels.shape[0] - square) // 2, (pixels.shape[1] - square) // 2
     pixels = cv2.resize(pixels[top : top + square, left : left + square], (side, side), interpolation=cv2.INTER_AREA)
-    return pixels.astype(np.float32) / 255.0
+    if orient == "transpose":
+        pixels = pixels.transpose(1, 0, 2)
+    elif orient == "mirror":
+        pixels = pixels[:, ::-1]
+    return np.ascontiguousarray(pixels, dtype=np.float32) / 255.0
 
 
 def battery_kernel(ratio: float, angle: float) -> np.ndarray:
@@ -84,8 +92,9 @@ def score(hr: np.ndarray, lr: np.ndarray, truth: np.ndarray, estimate: np.ndarra
             "ratio_error": ratio - true_ratio, "true_angle": true_angle, "true_ratio": true_ratio}
 
 
-def run_battery(photos: list[str], seeds: int, settings: KernelGANSettings, device: torch.device, batch: int) -> list[dict]:
-    hrs = {name: load(name) for name in photos}
+def run_battery(photos: list[str], seeds: int, settings: KernelGANSettings, device: torch.device, batch: int,
+                orient: str | None = None) -> list[dict]:
+    hrs = {name: load(name, orient=orient) for name in photos}
     jobs = []
     for name, ratio, angle in cases(photos):
         truth = battery_kernel(ratio, angle)
@@ -113,6 +122,9 @@ def report(jobs: list[dict]) -> None:
     for angle in ANGLES:
         sub = [job["angle_error"] for job in jobs if angle_difference(job["true_angle"], angle) < 1]
         print(f"  true angle {angle:3.0f}: median angle error {np.median(sub):5.1f} deg over {len(sub)} runs")
+    # A lean: where the estimates point, whatever the truth (uniform angles would give 25% per bin).
+    bins = np.histogram([(job["angle"] + 22.5) % 180 for job in jobs], bins=4, range=(0, 180))[0]
+    print("estimated angles near 0 / 45 / 90 / 135: " + " / ".join(f"{n / len(jobs):.0%}" for n in bins))
     margins = np.array([job["margin"] for job in jobs])
     ratios = np.array([job["ratio_error"] for job in jobs])
     print(f"mean margin over bicubic: {margins.mean():+.2f} dB (min {margins.min():+.2f}); "
@@ -173,6 +185,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="images trained together (memory; results do not depend on it beyond rounding)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--orient", choices=("transpose", "mirror"), help="swap each photo's x and y, or flip its x (see load)")
     parser.add_argument("--speed", action="store_true", help="time one image at a time and batched instead of the battery")
     parser.add_argument("--discrimination", type=float, metavar="ANGLE",
                         help="instead of the battery: D's loss against G frozen to the true and to wrong kernels (first photo)")
@@ -190,10 +203,10 @@ def main() -> None:
         discrimination(photos[0], args.discrimination, settings, device)
         return
     print(f"KernelGAN anisotropy battery: {', '.join(photos)} x {len(ANGLES)} angles x {args.seeds} seeds, "
-          f"HR {HR_SIDE} -> LR {HR_SIDE // 2}, {iterations} iterations, device {device}, {torch.get_num_threads()} thread(s)")
+          f"{args.orient + ', ' if args.orient else ''}HR {HR_SIDE} -> LR {HR_SIDE // 2}, {iterations} iterations, device {device}, {torch.get_num_threads()} thread(s)")
     start = time.perf_counter()
     print(f"settings: {settings}")
-    jobs = run_battery(photos, args.seeds, settings, device, args.batch)
+    jobs = run_battery(photos, args.seeds, settings, device, args.batch, args.orient)
     report(jobs)
     print(f"{time.perf_counter() - start:.0f} s in all ({len(jobs)} runs)")
 

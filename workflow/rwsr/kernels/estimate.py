@@ -26,7 +26,7 @@ from rwsr.io.losslog import LossLog
 from rwsr.kernels.crops import edge_evidence
 from rwsr.kernels.kernel_ops import compose_x4, post_process
 from rwsr.kernels.pool import CONFIDENCE_FILE, kernel_picture
-from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, train_batch
+from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, progress_bar, train_batch
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,9 @@ def run_kernelgan(
     ]
 
     results: dict[str, np.ndarray] = {}
-    for batch in batches:
+    # Over images (a batch at a time); train_batch's own bar counts the iterations within a batch.
+    images_bar = progress_bar(total=len(jobs), desc="KernelGAN images", unit="image", disable=len(batches) < 2)
+    for number, batch in enumerate(batches, 1):
         logs = []
         for _, outdir, *_ in batch:
             outdir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +112,7 @@ def run_kernelgan(
             device,
             crop=batch[0][3],
             on_log=lambda b, step, values: logs[b].write(step, values),
+            progress=f"KernelGAN batch {number}/{len(batches)}" if len(batches) > 1 else f"KernelGAN {', '.join(job[0].stem for job in batch)}",
         )
         seconds = time.perf_counter() - start
         log.info("KernelGAN on %d image(s), %d iterations, %s: %.1f s", len(batch), settings.iterations, device, seconds)
@@ -121,4 +124,6 @@ def run_kernelgan(
                 log.warning("%s: few edges (%.2f%% of pixels), kernel confidence %.3f", path, 100 * evidence["edge_fraction"], evidence["confidence"])
             results[path.stem] = write_outputs(outdir, raw[b], scale, settings, meta, evidence)
             os.replace(logs[b].path, outdir / "log.csv")  # last: a finished log means a finished folder
+        images_bar.update(len(batch))
+    images_bar.close()
     return results

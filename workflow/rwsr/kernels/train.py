@@ -11,6 +11,7 @@ cost.
 from __future__ import annotations
 
 import logging
+import sys
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from rwsr.kernels.crops import crop_corners
 from rwsr.kernels.kernel_ops import bicubic_kernel, pad_to
@@ -78,6 +80,12 @@ class KernelGANSettings:
         return asdict(self)
 
 
+def progress_bar(iterable=None, **kwargs) -> tqdm:
+    """A tqdm bar on stderr, redrawn every second on a terminal but every 30 s into a log file (as
+    `rwsr train-sr`'s), so a Snakemake job log does not fill with redraws."""
+    return tqdm(iterable, dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, **kwargs)
+
+
 def image_seed(seed: int, name: str) -> int:
     """An image's own seed: its kernel does not depend on which other images share its batch."""
     return int(np.random.SeedSequence([seed, zlib.crc32(name.encode())]).generate_state(1)[0])
@@ -120,13 +128,15 @@ def train_batch(
     crop: int | None = None,
     on_log: Callable[[int, int, dict[str, float]], None] | None = None,
     dtype: torch.dtype = torch.float32,
+    progress: str | None = None,
 ) -> np.ndarray:
     """Train one KernelGAN per image (HxWx3 float32 [0, 1], each side >= crop), all at once.
 
     Returns (B, K, K) raw correlation kernels of the generators (before post-processing).
     `on_log(image_index, step, values)` receives the losses every LOG_EVERY iterations.
     float64 (`dtype`) is for tests: it shows that batched and single runs agree, which float32's
-    rounding hides once Adam's sign-like first steps amplify it."""
+    rounding hides once Adam's sign-like first steps amplify it. `progress`, when given, labels a
+    progress bar over the iterations (on stderr; every 30 s when that is a log file, not a terminal)."""
     count, crop = len(images), crop or settings.crop
     if any(min(img.shape[:2]) < crop for img in images):
         raise ValueError(f"every image needs both sides >= crop {crop} (rwsr.kernels.estimate.effective_crop picks one)")
@@ -154,7 +164,7 @@ def train_batch(
         return torch.stack([torch.randn(shape, generator=g, device=device, dtype=dtype) for g in noise_gen]) / 255.0
 
     guard = FiniteGuard(f"KernelGAN ({count} image{'s' if count > 1 else ''})", "config key 'kernels.lr'")
-    for step in range(settings.iterations):
+    for step in progress_bar(range(settings.iterations), desc=progress, disable=progress is None, leave=False):
         if step and step % settings.lr_decay_every == 0:
             for group in (*opt_g.param_groups, *opt_d.param_groups):
                 group["lr"] /= settings.lr_decay_factor

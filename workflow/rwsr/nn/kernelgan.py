@@ -126,6 +126,9 @@ class KernelDiscriminator(nn.Module):
     def __init__(self, n_nets: int = 1, channels: int = 64, layers: int = 7, kernel_size: int = 7, seeds=(0,)):
         super().__init__()
         generator = [torch.Generator().manual_seed(int(s) + 1) for s in seeds]
+        # Xavier gain 1, where the official weights_init_D uses 0.1. Under spectral norm that makes
+        # this D learn ~10x slower (Adam's step over |W|); gain 0.1 was tried and reverted: D told
+        # orientations apart 3x better, yet the battery got worse (bench/README.md, 2026-12-04).
         self.kernel_size = kernel_size
         self.first = SpectralPatchLinear(n_nets, 3, channels, kernel_size, generator)
         self.blocks = nn.ModuleList([SpectralPatchLinear(n_nets, channels, channels, 1, generator) for _ in range(layers - 2)])
