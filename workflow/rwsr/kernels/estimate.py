@@ -26,7 +26,8 @@ from rwsr.io.losslog import LossLog
 from rwsr.kernels.crops import edge_evidence
 from rwsr.kernels.kernel_ops import compose_x4, post_process
 from rwsr.kernels.pool import CONFIDENCE_FILE, kernel_picture
-from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, progress_bar, train_batch
+from rwsr.io.progress import progress_bar
+from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, train_batch
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def run_kernelgan(
 
     results: dict[str, np.ndarray] = {}
     # Over images (a batch at a time); train_batch's own bar counts the iterations within a batch.
-    images_bar = progress_bar(total=len(jobs), desc="KernelGAN images", unit="image", disable=len(batches) < 2)
+    images_bar = progress_bar(total=len(jobs), desc="KernelGAN images", unit="image", enabled=len(batches) >= 2)
     for number, batch in enumerate(batches, 1):
         logs = []
         for _, outdir, *_ in batch:

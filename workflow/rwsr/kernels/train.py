@@ -11,7 +11,6 @@ cost.
 from __future__ import annotations
 
 import logging
-import sys
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -20,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from rwsr.io.progress import progress_bar
 from rwsr.kernels.crops import crop_corners
 from rwsr.kernels.kernel_ops import bicubic_kernel, pad_to
 from rwsr.nn.kernelgan import KernelDiscriminator, KernelGenerator
@@ -78,12 +77,6 @@ class KernelGANSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def progress_bar(iterable=None, **kwargs) -> tqdm:
-    """A tqdm bar on stderr, redrawn every second on a terminal but every 30 s into a log file (as
-    `rwsr train-sr`'s), so a Snakemake job log does not fill with redraws."""
-    return tqdm(iterable, dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, **kwargs)
 
 
 def image_seed(seed: int, name: str) -> int:
@@ -164,7 +157,7 @@ def train_batch(
         return torch.stack([torch.randn(shape, generator=g, device=device, dtype=dtype) for g in noise_gen]) / 255.0
 
     guard = FiniteGuard(f"KernelGAN ({count} image{'s' if count > 1 else ''})", "config key 'kernels.lr'")
-    for step in progress_bar(range(settings.iterations), desc=progress, disable=progress is None, leave=False):
+    for step in progress_bar(range(settings.iterations), desc=progress, enabled=progress is not None, leave=False):
         if step and step % settings.lr_decay_every == 0:
             for group in (*opt_g.param_groups, *opt_d.param_groups):
                 group["lr"] /= settings.lr_decay_factor

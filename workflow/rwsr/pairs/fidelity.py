@@ -18,7 +18,6 @@ from rwsr.data.demo import hidden_kernel_path
 from rwsr.io.atomic import write_csv_atomic
 from rwsr.io.images import discover_images, read_image
 from rwsr.kernels.kernel_ops import pad_to
-from rwsr.ops.jpeg import Compression
 from rwsr.ops.noise_level import high_frequency_energy, noise_sigma
 
 log = logging.getLogger(__name__)
