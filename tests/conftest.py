@@ -21,6 +21,21 @@ def offline_torch_home(tmp_path_factory, monkeypatch):
     yield home
 
 
+def cache_published_weights(url: str, build, seed: int):
+    """A seeded torchvision model of the published file's exact format, saved where torch.hub
+    caches `url` (the test's own TORCH_HOME): stands in for weights that cannot be downloaded."""
+    import torch
+
+    from rwsr.nn.pretrained import cache_path
+
+    torch.manual_seed(seed)
+    model = build(weights=None)
+    path = cache_path(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
 @pytest.fixture
 def one_torch_thread():
     """One torch thread for compute-heavy tests: the test machine's two cores are shared with

@@ -11,9 +11,9 @@ import torch
 import torchvision
 from skimage import data as skdata
 
+from conftest import cache_published_weights
 from rwsr.errors import InputError
 from rwsr.evaluate.perceptual import ALEXNET_URL, LPIPSMetric
-from rwsr.nn.pretrained import cache_path
 
 CPU = torch.device("cpu")
 
@@ -21,12 +21,7 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def cached_alexnet(offline_torch_home):
     """A state dict of torchvision's exact AlexNet format where torch.hub caches the published file."""
-    torch.manual_seed(7)
-    model = torchvision.models.alexnet(weights=None)
-    path = cache_path(ALEXNET_URL)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    return model, path
+    return cache_published_weights(ALEXNET_URL, torchvision.models.alexnet, seed=7)
 
 
 def photo(noise: float = 0.0, seed: int = 0) -> np.ndarray:

@@ -8,20 +8,15 @@ import pytest
 import torch
 import torchvision
 
+from conftest import cache_published_weights
 from rwsr.errors import InputError
-from rwsr.nn.pretrained import cache_path
 from rwsr.nn.vgg import VGG19_URL, VGGFeatures
 
 
 @pytest.fixture
 def cached_vgg19(offline_torch_home):
     """A state dict of torchvision's exact VGG19 format where torch.hub caches the published file."""
-    torch.manual_seed(3)
-    model = torchvision.models.vgg19(weights=None)
-    path = cache_path(VGG19_URL)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
-    return model, path
+    return cache_published_weights(VGG19_URL, torchvision.models.vgg19, seed=3)
 
 
 def reference_features(model, images, last):
