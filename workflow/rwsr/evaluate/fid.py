@@ -214,17 +214,16 @@ def kernel_inception_distance(
     size = min(subset_size, len(x), len(y))
     if size < 2:
         raise InputError(f"KID needs at least 2 crops per side, got {len(x)} and {len(y)}")
+    # The kernel between every pair of crops once; each subset then only sums a block of it.
     dim = x.shape[1]
+    k_xx, k_yy, k_xy = ((a @ b.T / dim + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for index in range(subsets):
-        xs = x[rng.choice(len(x), size, replace=False)]
-        ys = y[rng.choice(len(y), size, replace=False)]
-        k_xx = (xs @ xs.T / dim + 1) ** 3
-        k_yy = (ys @ ys.T / dim + 1) ** 3
-        k_xy = (xs @ ys.T / dim + 1) ** 3
-        within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (size * (size - 1))
-        values[index] = within - 2 * k_xy.mean()
+        i, j = rng.choice(len(x), size, replace=False), rng.choice(len(y), size, replace=False)
+        xx, yy = k_xx[np.ix_(i, i)], k_yy[np.ix_(j, j)]
+        within = (xx.sum() - np.trace(xx) + yy.sum() - np.trace(yy)) / (size * (size - 1))
+        values[index] = within - 2 * k_xy[np.ix_(i, j)].mean()
     return float(values.mean()), float(values.std())
 
 
