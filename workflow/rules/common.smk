@@ -36,19 +36,11 @@ def settings(*sections):
 # gets it one, and a local run keeps one such job at a time where torch sees CUDA (profiles/default).
 # device: cpu asks for none anywhere.
 GPU_JOB = 0 if config["device"] == "cpu" else 1
-# Torch threads of a training job on a cluster, where there is no --cores to share out: the SLURM
-# profile's cpus_per_gpu, the CPUs a GPU job gets.
-CLUSTER_TRAINING_THREADS = 4
-
-
-def training_threads(side_by_side):
-    """Threads of one of `side_by_side` training jobs that can run at once: an even share of --cores,
-    at least 1. On a CPU they then train together instead of one after the other on every core
-    (the demo's small networks gain little from a second thread); rules pass it as --threads."""
-    cores = workflow.resource_settings.cores
-    if workflow.remote_exec and cores:
-        return cores  # a cluster job, started with the cores it was given: all are its own
-    return max(1, cores // side_by_side) if cores else CLUSTER_TRAINING_THREADS
+# Torch threads of every training job (KernelGAN, DSGAN, SR), from the config (key `threads`), never
+# from --cores: float reductions split over another number of threads give other weights, and a
+# KernelGAN run amplifies that, so a laptop, a workstation and a cluster job would disagree. At 1,
+# the demo's trainings run side by side on a 2-core CPU; `--set-threads sr_train=8` overrides it.
+TRAINING_THREADS = config["threads"]
 
 
 def parent(path):

@@ -43,8 +43,7 @@ rule degrader_train:
         source=lambda wildcards, input: parent(input.source[0]),
         target=lambda wildcards, input: parent(input.target[0]),
         kept=lambda wildcards, output: kept_networks(output.model, degrader_settings()),
-    # Beside it, the other pair sets' SR trainings can run (they need no degrader).
-    threads: training_threads(len(SR_PAIR_SETS))
+    threads: TRAINING_THREADS
     resources:
         gpu=GPU_JOB,
     conda:

@@ -21,7 +21,7 @@ if not config["kernels"]["batched"]:
         params:
             settings=settings("kernels"),
             outdir=lambda wildcards, output: parent(output[0]),
-        threads: training_threads(len(REAL_LR))
+        threads: TRAINING_THREADS
         resources:
             gpu=GPU_JOB,
         conda:
@@ -44,7 +44,7 @@ else:
         params:
             settings=settings("kernels"),
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
-        threads: training_threads(1)
+        threads: TRAINING_THREADS
         resources:
             gpu=GPU_JOB,
         conda:

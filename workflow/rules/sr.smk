@@ -20,7 +20,7 @@ rule sr_train:
         pairs=lambda wildcards: SR_PAIR_SETS[wildcards.variant],
         outdir=lambda wildcards, output: parent(output.final),
         kept=lambda wildcards, output: kept_networks(output.final, sr_train_settings(wildcards)),
-    threads: training_threads(len(SR_PAIR_SETS))
+    threads: TRAINING_THREADS
     resources:
         gpu=GPU_JOB,
     conda:
