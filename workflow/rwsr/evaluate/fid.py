@@ -216,7 +216,7 @@ def kernel_inception_distance(
         raise InputError(f"KID needs at least 2 crops per side, got {len(x)} and {len(y)}")
     # The kernel between every pair of crops once; each subset then only sums a block of it.
     dim = x.shape[1]
-    k_xx, k_yy, k_xy = ((a @ b.T / dim + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+    k_xx, k_yy, k_xy = ((p @ q.T / dim + 1) ** 3 for p, q in ((x, x), (y, y), (x, y)))
     rng = np.random.default_rng(seed)
     values = np.empty(subsets)
     for index in range(subsets):

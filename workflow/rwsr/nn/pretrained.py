@@ -126,4 +126,7 @@ def resolve_weights(choice: str, url: str, what: str, config_key: str) -> Backbo
 
 
 def loaded(path: Path, source: str, what: str, config_key: str) -> BackboneWeights:
-    return BackboneWeights(load_state_file(path, what, config_key), source, str(path), file_sha256(path)[:DIGEST_CHARS])
+    """The weights of `path`; only a configured file is hashed (the published one is described as
+    `pretrained`, and hashing its hundreds of MB in every job would buy nothing)."""
+    digest = file_sha256(path)[:DIGEST_CHARS] if source == "file" else ""
+    return BackboneWeights(load_state_file(path, what, config_key), source, str(path), digest)
