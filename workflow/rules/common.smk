@@ -232,11 +232,20 @@ def get_evaluated_outputs(wildcards):
     return sr_outputs(wildcards.row_model, wildcards.row_variant, wildcards.row_generator)
 
 
+def generator_file(model, variant, generator):
+    """The file sr_train writes for one of a training's generators."""
+    return f"results/sr/{model}/{variant}/{GENERATOR_FILES[generator]}"
+
+
+def get_generator_file(wildcards):
+    return generator_file(wildcards.model, wildcards.variant, wildcards.generator)
+
+
 def get_evaluated_generator(wildcards):
     """The generator file behind a row (none for bicubic upscaling): it says which VGG19 trained it."""
     if wildcards.row_variant == "bicubic-upscale":
         return []
-    return f"results/sr/{wildcards.row_model}/{wildcards.row_variant}/{GENERATOR_FILES[wildcards.row_generator]}"
+    return generator_file(wildcards.row_model, wildcards.row_variant, wildcards.row_generator)
 
 
 def generator_file_flag(input):

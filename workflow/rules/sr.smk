@@ -33,7 +33,7 @@ rule sr_train:
 
 rule sr_upscale:
     input:
-        model=lambda wildcards: f"results/sr/{wildcards.model}/{wildcards.variant}/{GENERATOR_FILES[wildcards.generator]}",
+        model=get_generator_file,
         images=get_prepared("val_lr"),
     output:
         directory("results/sr/{model}/{variant}/val_{generator}"),
