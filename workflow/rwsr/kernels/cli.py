@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rwsr.cliutil import add_config_argument, config_from_args
+from rwsr.cliutil import add_config_argument, add_threads_argument, config_from_args, set_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     estimate.add_argument("--iterations", type=int, help="training iterations (default: config key kernels.iterations)")
     estimate.add_argument("--seed", type=int, help="seed (default: config key seed)")
     estimate.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: config key device)")
-    estimate.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add_threads_argument(estimate)
     add_config_argument(estimate)
     estimate.set_defaults(run=run_kernelgan)
 
@@ -33,16 +33,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_kernelgan(args: argparse.Namespace) -> None:
-    import torch
-
     from rwsr.errors import InputError
     from rwsr.kernels.estimate import run_kernelgan as estimate
 
     if args.iterations is not None and args.iterations < 1:
         raise InputError(f"--iterations must be at least 1, got {args.iterations}")
-    if args.threads:
-        # One job per image runs beside others: oversubscribed OpenMP threads spin and crawl.
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     estimate(args.input, args.outdir, config_from_args(args), iterations=args.iterations)
 
 
