@@ -32,6 +32,7 @@ import time
 import cv2
 import numpy as np
 import torch
+import yaml
 
 from rwsr.device import resolve_device
 from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, post_process
@@ -144,7 +145,7 @@ def speed(settings: KernelGANSettings, device: torch.device, photos: list[str]) 
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    train_batch(lrs[:1], [0], KernelGANSettings(iterations=5), device)  # warm-up
+    train_batch(lrs[:1], [0], KernelGANSettings.from_config(iterations=5), device)  # warm-up
     single = [timed([lr], [s]) for s, lr in enumerate(lrs)]
     batched = timed(lrs, list(range(count)))
     print(f"\none by one: {np.mean(single):.1f} s per image ({settings.iterations} iterations, {torch.get_num_threads()} thread(s))")
@@ -193,8 +194,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     iterations = args.iterations or (3000 if args.full else 1000)
-    overrides = {key: type(getattr(KernelGANSettings, key))(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings = KernelGANSettings(iterations=iterations, **overrides)
+    # KEY=VALUE read as YAML (5, 0.5, true), then checked by the schema like any config value.
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    settings = KernelGANSettings.from_config(iterations=iterations, **overrides)
     photos = args.photo_names or list(PHOTOS[: args.photos])
     if args.speed:
         speed(settings, device, photos)

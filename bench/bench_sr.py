@@ -30,7 +30,7 @@ from rwsr.io.images import write_image
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
 from rwsr.sr import bebygan_losses
 from rwsr.sr.data import crop_batch, load_pair_folder
-from rwsr.sr.train import SRSettings, build_networks, settings_from_config, train_sr
+from rwsr.sr.train import SRSettings, build_networks, train_sr
 from rwsr.sr.upscale import upscale_tensor
 from rwsr.train.gan import discriminator_step, judge, set_requires_grad
 
@@ -209,9 +209,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="also benchmark the paper-size model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    sizes = {"demo": settings_from_config(load_config(REPO / "config.yaml"))}
+    sizes = {"demo": SRSettings.from_config(load_config(REPO / "config.yaml"))}
     if args.full:
-        sizes["full"] = settings_from_config(load_config(REPO / "configs" / "full.yaml"))
+        sizes["full"] = SRSettings.from_config(load_config(REPO / "configs" / "full.yaml"))
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))  # fmt: skip

@@ -13,7 +13,7 @@ from rwsr.errors import InputError
 from rwsr.ops.resize import imresize
 from rwsr.sr.bebygan_losses import back_projection_loss, best_buddies, candidate_patches, unfold_patches
 from rwsr.sr.losses import BebyGANLoss, PerceptualLoss
-from rwsr.sr.train import SRSettings, get_lr, settings_from_config, train_sr
+from rwsr.sr.train import SRSettings, get_lr, train_sr
 from rwsr.sr.upscale import load_generator
 
 from conftest import REPO
@@ -54,11 +54,11 @@ def test_bebygan_trains_both_phases_and_its_generator_upscales(pairs_dir, tmp_pa
 
 
 def test_bebygan_is_a_config_choice_with_paper_defaults():
-    settings = settings_from_config(load_config({"sr": {"model": "bebygan", "schedule": "cosine"}}))
+    settings = SRSettings.from_config(load_config({"sr": {"model": "bebygan", "schedule": "cosine"}}))
     assert settings.model == "bebygan" and settings.schedule == "cosine"
     assert settings.perceptual_layers == {"conv3_4": 0.125, "conv4_4": 0.25, "conv5_4": 0.5}
     assert (settings.mask_window, settings.mask_threshold, settings.gan_periods) == (11, 0.025, (200_000,) * 3)
-    demo = settings_from_config(load_config(REPO / "config.yaml"), model="bebygan")
+    demo = SRSettings.from_config(load_config(REPO / "config.yaml"), model="bebygan")
     assert demo.model == "bebygan" and demo.schedule == "multistep"
     with pytest.raises(ConfigError, match="sr.perceptual_layers"):
         load_config({"sr": {"perceptual_layers": {"relu5_4": 1.0}}})
@@ -74,7 +74,7 @@ def test_vgg192_discriminator_needs_192_pixel_crops(pairs_dir, tmp_path):
 
 def test_cosine_schedule_warms_up_restarts_at_the_peak_and_reaches_the_minimum():
     s = dataclasses.replace(
-        SRSettings(), schedule="cosine", psnr_iterations=10, psnr_lr=2e-3, psnr_periods=(10,),
+        SRSettings.from_config(), schedule="cosine", psnr_iterations=10, psnr_lr=2e-3, psnr_periods=(10,),
         gan_lr=1e-3, gan_periods=(20, 30), warmup_iterations=5, warmup_factor=0.1, min_lr=1e-6,
     )  # fmt: skip
     gan = [get_lr(s, 10 + t) for t in range(120)]
@@ -93,7 +93,7 @@ def test_cosine_schedule_warms_up_restarts_at_the_peak_and_reaches_the_minimum()
 
 
 def test_multistep_stays_the_esrgan_default():
-    s = SRSettings()
+    s = SRSettings.from_config()
     assert s.schedule == "multistep"
     assert [get_lr(s, step) for step in (0, 199_999, 200_000, 999_999)] == pytest.approx([2e-4, 2e-4, 1e-4, 1.25e-5])
     start = s.psnr_iterations

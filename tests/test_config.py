@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 
 import pytest
 import yaml
 
-from rwsr.config import ConfigError, load_config, stage_settings, validate_config
+from rwsr.config import ConfigError, load_config, load_schema, stage_settings, validate_config
 
 
 def test_default_config_file_is_valid_and_complete(repo):
@@ -135,3 +136,52 @@ def test_degrader_source_must_match_the_pairs_blur():
         load_config({"pairs": {"kernel": "bicubic"}})
     assert load_config({"pairs": {"kernel": "bicubic"}, "degrader": {"source": "bicubic"}})["degrader"]["source"] == "bicubic"
     assert load_config({"pairs": {"kernel": "bicubic", "noise": "none"}})  # no degrader, nothing to agree on
+
+
+
+# --- stage settings: the schema holds the only defaults ---
+
+
+def stage_settings_classes() -> list[type]:
+    from rwsr.degrader.train import DegraderSettings
+    from rwsr.kernels.train import KernelGANSettings
+    from rwsr.sr.train import SRSettings
+
+    return [KernelGANSettings, DegraderSettings, SRSettings]
+
+
+def schema_section(section: str) -> dict:
+    return load_schema()["properties"][section]["properties"]
+
+
+@pytest.mark.parametrize("settings_class", stage_settings_classes(), ids=lambda cls: cls.__name__)
+def test_each_stage_settings_field_is_a_schema_key_without_a_default_of_its_own(settings_class):
+    """Every key of the stage's schema section (and each top-level key it names) is a field, every
+    field is one of those keys, and no field carries a default: the schema's are the only ones."""
+    fields = {field.name: field for field in dataclasses.fields(settings_class)}
+    assert set(settings_class.TOP_LEVEL_KEYS) <= set(load_schema()["properties"]), settings_class.TOP_LEVEL_KEYS
+    assert set(fields) == set(schema_section(settings_class.SECTION)) | set(settings_class.TOP_LEVEL_KEYS)
+    with_defaults = [name for name, field in fields.items()
+                     if field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING]  # fmt: skip
+    assert with_defaults == []
+
+
+@pytest.mark.parametrize("settings_class", stage_settings_classes(), ids=lambda cls: cls.__name__)
+def test_stage_settings_take_the_schema_defaults_and_validated_overrides(settings_class):
+    config, settings = load_config(None), settings_class.from_config()
+    for key, value in config[settings_class.SECTION].items():
+        assert getattr(settings, key) == (tuple(value) if isinstance(value, list) else value), key
+    for key in settings_class.TOP_LEVEL_KEYS:
+        assert getattr(settings, key) == config[key]
+    key = next(name for name, spec in schema_section(settings_class.SECTION).items() if spec.get("type") == "integer")
+    assert getattr(settings_class.from_config(config, **{key: 1000}), key) == 1000
+    with pytest.raises(ConfigError, match=f"{settings_class.SECTION}.{key}"):
+        settings_class.from_config(config, **{key: "many"})
+
+
+def test_the_losses_read_only_sr_settings_fields():
+    from rwsr.sr import LOSS_KEYS
+    from rwsr.sr.train import SRSettings
+
+    fields = {field.name for field in dataclasses.fields(SRSettings)}
+    assert {key for keys in LOSS_KEYS.values() for key in keys} <= fields

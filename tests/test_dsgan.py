@@ -28,7 +28,7 @@ from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
 from rwsr.train.checkpoint import load_checkpoint
 
 # Small networks and crops: what the tests check does not depend on the paper's sizes.
-TINY = DegraderSettings(
+TINY = DegraderSettings.from_config(
     iterations=6, crop=24, batch=2, generator_channels=8, generator_blocks=1, discriminator_channels=8,
     generator_skip=True, weight_perceptual=0.0, checkpoint_every=3, log_every=1,
 )  # fmt: skip
@@ -273,7 +273,7 @@ def test_cli_trains_and_degrades(folders, tmp_path, capsys):
 NOISE_SIGMA = 0.08
 # Shrunk networks and a higher learning rate and GAN weight than the paper's (2e-4, 0.005), so
 # that 300 iterations (about 40 s on one shared core) get the GAN to its balance.
-BEHAVIOUR = DegraderSettings(
+BEHAVIOUR = DegraderSettings.from_config(
     iterations=300, crop=32, batch=8, lr=1e-3, decay_start=0.75, weight_gan=0.05, generator_channels=16,
     generator_blocks=2, generator_skip=True, discriminator_channels=8, vgg_layer="conv1_2", vgg_weights="random",
     checkpoint_every=1000, log_every=50,

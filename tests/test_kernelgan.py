@@ -181,7 +181,7 @@ def test_bicubic_kernel_is_matlab_imresize_on_our_grid():
 
 def test_same_seed_same_kernel_and_batch_equals_single():
     images = [photo("astronaut", 96), photo("camera", 80)]
-    settings = KernelGANSettings(**TINY)
+    settings = KernelGANSettings.from_config(**TINY)
     cpu = torch.device("cpu")
     batched = train_batch(images, [11, 12], settings, cpu)
     np.testing.assert_array_equal(batched, train_batch(images, [11, 12], settings, cpu))
@@ -201,7 +201,7 @@ def test_estimated_kernel_beats_bicubic_assumption():
     hrs = [photo("astronaut"), photo("camera")]
     lrs = [blur_subsample(hr, k, 2) for hr, k in zip(hrs, truths)]
     # 400 of the paper's 3000 iterations, everything else the paper's settings.
-    raw = train_batch(lrs, [0, 1], KernelGANSettings(iterations=400), torch.device("cpu"))
+    raw = train_batch(lrs, [0, 1], KernelGANSettings.from_config(iterations=400), torch.device("cpu"))
     inner = np.s_[8:-8, 8:-8]
     for hr, lr, kernel in zip(hrs, lrs, raw):
         estimate = post_process(kernel)
@@ -226,7 +226,7 @@ def test_estimated_orientation_follows_the_true_kernel():
         # variance ratio 4 (sigmas 1.7 and 0.85 HR pixels), major axis at `angle` (x right, y down)
         truths.append(anisotropic_gaussian_kernel(13, 1.7, 0.85, np.radians(angle), scale=2))
     lrs = [blur_subsample(hr, k, 2) for hr, k in zip(hrs, truths)]
-    raw = train_batch(lrs, [0, 1], KernelGANSettings(iterations=800), torch.device("cpu"))
+    raw = train_batch(lrs, [0, 1], KernelGANSettings.from_config(iterations=800), torch.device("cpu"))
     errors = [angle_difference(kernel_shape(post_process(k))[0], kernel_shape(t)[0]) for k, t in zip(raw, truths)]
     assert max(errors) <= 20.0, errors
 

@@ -56,7 +56,7 @@ def test_degrader_training_with_an_absurd_learning_rate_stops(folders, tmp_path)
 def test_kernelgan_with_an_absurd_learning_rate_stops():
     rng = np.random.default_rng(0)
     image = smooth_image(rng, 64)
-    settings = KernelGANSettings(g_channels=8, d_channels=8, iterations=30, lr=ABSURD_LR)
+    settings = KernelGANSettings.from_config(g_channels=8, d_channels=8, iterations=30, lr=ABSURD_LR)
     with pytest.raises(DivergedError, match=r"KernelGAN \(1 image\) diverged .*kernels\.lr") as error:
         train_batch([image], [0], settings, torch.device("cpu"))
     print(error.value)

@@ -19,7 +19,7 @@ from rwsr.ops.resize import imresize, imresize_array
 from rwsr.sr import LOSS_KEYS, training_section
 from rwsr.sr import train as sr_train
 from rwsr.sr.data import crop_batch, load_pair_folder, load_pairs
-from rwsr.sr.train import SRSettings, settings_from_config, train_sr
+from rwsr.sr.train import SRSettings, train_sr
 from rwsr.sr.upscale import load_generator
 from rwsr.train.checkpoint import load_checkpoint
 from rwsr.train.gan import ema_decay_at, ema_update, interpolate_state
@@ -27,9 +27,9 @@ from rwsr.train.gan import ema_decay_at, ema_update, interpolate_state
 from conftest import REPO, workflow_env
 
 # A network small enough that a few steps take seconds on a 2-core CPU.
-TINY = SRSettings(
-    device="cpu", scale=4, blocks=1, features=8, growth=4, crop=32, batch=2,
-    psnr_iterations=6, psnr_milestones=(4,), psnr_lr=1e-3, gan_iterations=4, gan_milestones=(2,),
+TINY = SRSettings.from_config(
+    load_config({"device": "cpu", "scale": 4}), blocks=1, features=8, growth=4, crop=32, batch=2,
+    psnr_iterations=6, psnr_milestones=[4], psnr_lr=1e-3, gan_iterations=4, gan_milestones=[2],
     discriminator="patch", discriminator_features=8, ema_decay=0.9, interpolation_alpha=0.8,
     checkpoint_interval=4, log_interval=1, sample_interval=5, vgg_weights="random",
 )  # fmt: skip
@@ -95,11 +95,11 @@ def test_pairs_of_the_wrong_size_name_the_files(tmp_path):
 
 
 def test_demo_config_and_schema_defaults_fill_the_settings():
-    demo = settings_from_config(load_config(REPO / "config.yaml"))
+    demo = SRSettings.from_config(load_config(REPO / "config.yaml"))
     assert demo.model == "esrgan" and demo.crop % demo.scale == 0
-    paper = settings_from_config(load_config(None))
-    paper_fields = {f.name: getattr(paper, f.name) for f in dataclasses.fields(SRSettings)}
-    assert paper_fields == {**dataclasses.asdict(SRSettings()), "device": "auto"}  # schema = dataclass = paper
+    paper = SRSettings.from_config()  # the schema's defaults: ESRGAN's paper settings
+    assert (paper.blocks, paper.crop, paper.batch, paper.psnr_lr, paper.gan_weight) == (23, 128, 16, 2e-4, 5e-3)
+    assert paper.psnr_milestones == (200_000, 400_000, 600_000, 800_000) and paper.device == "auto"
 
 
 @pytest.mark.parametrize("model", sorted(sr_train.MODELS))
@@ -112,7 +112,7 @@ def test_each_loss_declares_exactly_the_settings_it_reads(model):
     arguments = set(inspect.signature(loss_cls.__init__).parameters) - {"self", "seed", "need_perceptual"}
     assert set(LOSS_KEYS[model]) == arguments
     assert arguments <= {f.name for f in dataclasses.fields(SRSettings)}
-    changed = dataclasses.replace(SRSettings(model=model, gan_iterations=0), gan_weight=0.125)
+    changed = dataclasses.replace(SRSettings.from_config(model=model, gan_iterations=0), gan_weight=0.125)
     assert loss_cls.from_settings(changed).gan_weight == 0.125
 
 
@@ -335,7 +335,7 @@ def test_demo_psnr_phase_beats_bicubic_on_held_out_pairs(tmp_path):
         write_image(tmp_path / "pairs" / "hr" / path.name, hr)
         write_image(tmp_path / "pairs" / "lr" / path.name, jpeg_roundtrip(np.clip(lr, 0, 1), record["jpeg_quality"]))
     val = load_pairs(tmp_path / "demo" / "val_lr", tmp_path / "demo" / "val_hr", 4)
-    model_path = train_sr(settings_from_config(config), tmp_path / "pairs", tmp_path / "out", progress=False)
+    model_path = train_sr(SRSettings.from_config(config), tmp_path / "pairs", tmp_path / "out", progress=False)
     model, _ = load_generator(model_path)
     ours, bicubic = [], []
     for lr, hr in zip(val.lr, val.hr):

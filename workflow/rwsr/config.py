@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import jsonschema
 import yaml
@@ -20,6 +20,7 @@ import yaml
 from rwsr.errors import InputError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+Settings = TypeVar("Settings", bound="StageSettings")
 
 
 class ConfigError(InputError):
@@ -165,3 +166,29 @@ def stage_settings(config: Mapping[str, Any], *sections: str) -> str:
     """
     keys = ("seed", "device", "scale", *sections)
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
+
+
+class StageSettings:
+    """Base of a training stage's frozen settings dataclass: one field per key of the config
+    section `SECTION`, plus the top-level keys named in `TOP_LEVEL_KEYS`, and no defaults.
+
+    The schema holds the only defaults (and documents them); a second copy in the dataclass would
+    drift. A new setting is a schema entry and a field, nothing else: `from_config` passes every
+    key, so a key without a field, or a field without a key, fails at once (tests/test_config.py
+    checks all three stages).
+    """
+
+    SECTION: ClassVar[str]
+    TOP_LEVEL_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_config(cls: type[Settings], config: Mapping[str, Any] | None = None, **overrides: Any) -> Settings:
+        """The settings of a validated config (None: the schema defaults), with `overrides` (keys of
+        the section, in config form: lists, not tuples) validated like the config. This is how the
+        CLI, tests and benches all get settings: `SRSettings.from_config(load_config(path), model=m)`.
+        Lists become tuples, the fields' types (a frozen dataclass should not hold lists)."""
+        config = load_config(None) if config is None else config
+        if overrides:
+            config = validate_config({**config, cls.SECTION: {**config[cls.SECTION], **overrides}})
+        values = {key: tuple(value) if isinstance(value, list) else value for key, value in config[cls.SECTION].items()}
+        return cls(**values, **{key: config[key] for key in cls.TOP_LEVEL_KEYS})

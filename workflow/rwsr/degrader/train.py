@@ -22,13 +22,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
 
+from rwsr.config import StageSettings
 from rwsr.degrader.frequency import low_pass
 from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
@@ -55,38 +56,38 @@ LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fak
 
 # ----------------------------------------------------------------------------- settings
 @dataclass(frozen=True)
-class DegraderSettings:
-    """The config section `degrader`; defaults are the paper's (its official code's) settings."""
+class DegraderSettings(StageSettings):
+    """The config's `degrader` section (its schema documents each key and holds the defaults, the
+    paper's official code's settings). Seed and device reach `train_degrader` as arguments. Built by
+    `DegraderSettings.from_config(config)`."""
 
-    iterations: int = 64800  # 300 epochs of DF2K (3450 images) at batch 16
-    crop: int = 128  # LR crop side (the paper crops 512 HR pixels, then downscales x4)
-    batch: int = 16
-    lr: float = 2e-4
-    beta1: float = 0.5
-    decay_start: float = 0.5  # fraction of the run after which lr falls linearly to 0
-    weight_color: float = 1.0
-    weight_perceptual: float = 0.01
-    weight_gan: float = 0.005
-    filter: str = "box"
-    filter_size: int = 5
-    generator_channels: int = 64
-    generator_blocks: int = 8
-    generator_skip: bool = False
-    generator_noise_channels: int = 0
-    discriminator_channels: int = 64
-    vgg_layer: str = "conv5_4"
-    vgg_weights: str = "auto"
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    resume: str = "auto"
+    SECTION: ClassVar[str] = "degrader"
 
-    source: str = "bicubic"  # the input domain: bicubic (paper) or kernel (pool-blurred) clean LR
-    select: str = "last"  # the published generator: last (paper) or noise (closest noise level to the real LR)
-    select_every: int = 25
+    iterations: int
+    crop: int  # LR crop side (the paper crops 512 HR pixels, then downscales x4)
+    batch: int
+    lr: float
+    beta1: float
+    decay_start: float  # fraction of the run after which lr falls linearly to 0
+    weight_color: float
+    weight_perceptual: float
+    weight_gan: float
+    filter: str
+    filter_size: int
+    generator_channels: int
+    generator_blocks: int
+    generator_skip: bool
+    generator_noise_channels: int
+    discriminator_channels: int
+    vgg_layer: str
+    vgg_weights: str
+    checkpoint_every: int
+    log_every: int
+    resume: str
 
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "DegraderSettings":
-        return cls(**config["degrader"])
+    source: str  # the input domain: kernel (pool-blurred) or bicubic (paper) clean LR
+    select: str  # the published generator: last (paper) or noise (closest noise level to the real LR)
+    select_every: int
 
     def architecture(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in ARCHITECTURE_KEYS}

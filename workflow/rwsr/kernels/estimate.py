@@ -79,7 +79,7 @@ def run_kernelgan(
 
     if len(inputs) != len(outdirs) or not inputs:
         raise InputError(f"kernelgan: give one --outdir per --input (got {len(inputs)} inputs, {len(outdirs)} outdirs)")
-    settings = KernelGANSettings.from_config(config["kernels"], iterations=iterations)
+    settings = KernelGANSettings.from_config(config, **({"iterations": iterations} if iterations is not None else {}))
     device, scale = resolve_device(config["device"]), config["scale"]
     torch.manual_seed(config["seed"])  # nothing should draw from it; belt and braces
 

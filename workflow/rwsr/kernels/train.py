@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rwsr.config import StageSettings
 from rwsr.io.progress import progress_bar
 from rwsr.kernels.crops import crop_corners
 from rwsr.kernels.kernel_ops import bicubic_kernel, pad_to
@@ -45,35 +46,33 @@ LOG_FIELDS = ["loss_g", "loss_d", "bicubic", "sum_to_one", "boundaries", "centra
 
 
 @dataclass(frozen=True)
-class KernelGANSettings:
-    """The `kernels` config section; defaults are the paper's settings."""
+class KernelGANSettings(StageSettings):
+    """The config's `kernels` section (its schema documents each key and holds the defaults, the
+    paper's settings). No top-level keys: each image's seed and the device reach `train_batch` as
+    arguments (one settings object serves a batch of images, each with its own seed), and the scale
+    only picks the kernels written after training. Built by `KernelGANSettings.from_config(config)`."""
 
-    iterations: int = 3000
-    crop: int = 64
-    lr: float = 2e-4
-    beta1: float = 0.5
-    lr_decay_every: int = 750
-    lr_decay_factor: float = 10.0
-    g_channels: int = 64
-    d_channels: int = 64
-    d_layers: int = 7
-    weight_bicubic: float = 5.0
-    weight_sum_to_one: float = 0.5
-    weight_boundaries: float = 0.5
-    weight_centralized: float = 1.0
-    weight_sparsity: float = 5.0
-    bicubic_threshold: float = 0.4
-    constraint_update_every: int = 200
-    keep_largest: int = 40
-    batched: bool = False
-    batch_size: int = 16
+    SECTION: ClassVar[str] = "kernels"
 
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any], **overrides: Any) -> "KernelGANSettings":
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in section.items() if k in known}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    iterations: int
+    crop: int
+    lr: float
+    beta1: float
+    lr_decay_every: int
+    lr_decay_factor: float
+    g_channels: int
+    d_channels: int
+    d_layers: int
+    weight_bicubic: float
+    weight_sum_to_one: float
+    weight_boundaries: float
+    weight_centralized: float
+    weight_sparsity: float
+    bicubic_threshold: float
+    constraint_update_every: int
+    keep_largest: int
+    batched: bool
+    batch_size: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -106,10 +106,10 @@ def run_train(args: argparse.Namespace) -> int | None:
                 except subprocess.TimeoutExpired:
                     pass
         return INTERRUPTED_EXIT if stops.requested and child.returncode != 0 else child.returncode
-    from rwsr.sr.train import settings_from_config, train_sr
+    from rwsr.sr.train import SRSettings, train_sr
 
     set_threads(args.threads)
-    settings = settings_from_config(config, args.model)
+    settings = SRSettings.from_config(config, **({"model": args.model} if args.model else {}))
     val = (args.val_lr, args.val_hr) if args.val_lr else None
     with StopSignals():  # SIGTERM (a SLURM time limit) or SIGINT: checkpoint after this step, exit 75
         train_sr(settings, args.pairs, args.outdir, val, progress=not args.no_progress)

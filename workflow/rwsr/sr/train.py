@@ -24,15 +24,16 @@ import logging
 import math
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
 import yaml
 
+from rwsr.config import StageSettings
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
 from rwsr.io.atomic import write_text_atomic
@@ -56,66 +57,64 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SRSettings:
-    """Defaults are ESRGAN's paper settings; the CLI fills these from the config's `sr` section."""
+class SRSettings(StageSettings):
+    """The config's `sr` section (its schema documents each key and holds the defaults, ESRGAN's
+    paper settings), plus three top-level keys every stage shares: `scale` (the pairs' factor),
+    `seed` (all randomness) and `device`. Built by `SRSettings.from_config(config)`."""
 
-    model: str = "esrgan"
-    scale: int = 4
-    seed: int = 0
-    device: str = "auto"
-    blocks: int = 23
-    features: int = 64
-    growth: int = 32
-    crop: int = 128  # HR crop side; the LR crop is crop / scale
-    batch: int = 16  # total over all processes
-    psnr_iterations: int = 1_000_000
-    psnr_lr: float = 2e-4
-    psnr_milestones: tuple[int, ...] = (200_000, 400_000, 600_000, 800_000)
-    gan_iterations: int = 400_000
-    gan_lr: float = 1e-4
-    gan_milestones: tuple[int, ...] = (50_000, 100_000, 200_000, 300_000)
-    lr_gamma: float = 0.5
+    SECTION: ClassVar[str] = "sr"
+    TOP_LEVEL_KEYS: ClassVar[tuple[str, ...]] = ("scale", "seed", "device")
+
+    model: str
+    scale: int
+    seed: int
+    device: str
+    blocks: int
+    features: int
+    growth: int
+    crop: int  # HR crop side; the LR crop is crop / scale
+    batch: int  # total over all processes
+    psnr_iterations: int
+    psnr_lr: float
+    psnr_milestones: tuple[int, ...]
+    gan_iterations: int
+    gan_lr: float
+    gan_milestones: tuple[int, ...]
+    lr_gamma: float
     # schedule "cosine": cosine annealing from the phase's lr to min_lr over each period, restarting
     # at the next; every period opens with a linear warm-up from warmup_factor * lr (BebyGAN's code).
-    schedule: str = "multistep"
-    psnr_periods: tuple[int, ...] = (250_000, 250_000, 250_000, 250_000)  # BasicSR's cosine RRDB PSNR recipe
-    gan_periods: tuple[int, ...] = (200_000, 200_000, 200_000)  # BebyGAN
-    warmup_iterations: int = 2000
-    warmup_factor: float = 0.1
-    min_lr: float = 1e-7
-    betas: tuple[float, float] = (0.9, 0.99)
-    pixel_weight: float = 1e-2
-    perceptual_weight: float = 1.0
-    gan_weight: float = 5e-3
-    # BebyGAN only (defaults: its paper)
-    best_buddy_weight: float = 1.0
-    best_buddy_alpha: float = 1.0
-    best_buddy_beta: float = 1.0
-    back_projection_weight: float = 1.0
-    perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv3_4": 0.125, "conv4_4": 0.25, "conv5_4": 0.5})
-    mask_window: int = 11
-    mask_threshold: float = 0.025
-    ema_decay: float = 0.999  # 0 turns the EMA off
-    interpolation_alpha: float = 0.8
-    discriminator: str = "vgg128"
-    discriminator_features: int = 64
-    amp: str = "none"
-    channels_last: bool = False
-    checkpoint_interval: int = 5000
-    log_interval: int = 100
-    sample_interval: int = 5000
-    resume: str = "auto"
-    vgg_weights: str = "auto"
-    tile: int = 0
-    tile_pad: int = 16
-    init_weights: str | None = None  # a BasicSR/ESRGAN-layout file the generator starts from (rwsr.sr.interop)
-
-
-def settings_from_config(config: Mapping[str, Any], model: str | None = None) -> SRSettings:
-    section = {key: tuple(v) if isinstance(v, list) else v for key, v in config["sr"].items()}
-    if model is not None:
-        section["model"] = model
-    return SRSettings(scale=config["scale"], seed=config["seed"], device=config["device"], **section)
+    schedule: str
+    psnr_periods: tuple[int, ...]
+    gan_periods: tuple[int, ...]
+    warmup_iterations: int
+    warmup_factor: float
+    min_lr: float
+    betas: tuple[float, float]
+    pixel_weight: float
+    perceptual_weight: float
+    gan_weight: float
+    # BebyGAN only
+    best_buddy_weight: float
+    best_buddy_alpha: float
+    best_buddy_beta: float
+    back_projection_weight: float
+    perceptual_layers: dict[str, float]
+    mask_window: int
+    mask_threshold: float
+    ema_decay: float  # 0 turns the EMA off
+    interpolation_alpha: float
+    discriminator: str
+    discriminator_features: int
+    amp: str
+    channels_last: bool
+    checkpoint_interval: int
+    log_interval: int
+    sample_interval: int
+    resume: str
+    vgg_weights: str
+    tile: int
+    tile_pad: int
+    init_weights: str | None  # a BasicSR/ESRGAN-layout file the generator starts from (rwsr.sr.interop)
 
 
 # Picking a model by name: its generator class and its loss (the loop is shared).
