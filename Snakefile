@@ -43,4 +43,4 @@ rule all:
 
 
 onsuccess:
-    print(summary_text("results"))
+    print(summary_text(RESULTS))

@@ -1,4 +1,4 @@
-# Shared by every stage file: the image table, wildcard constraints and input functions.
+# Shared by every stage file: the paths, the image table, wildcard constraints and input functions.
 
 import hashlib
 import re
@@ -10,9 +10,25 @@ from rwsr.data.sets import active_datasets, source_images, uses_demo
 from rwsr.evaluate import reference_folders
 from rwsr.sr import inference_section, training_section
 
-DATA = "results/data"
+# Every path the rules share: each stage's folder under results/, and each file one rule writes and
+# another reads. A rule names its other outputs from these; shell lines take paths only from a
+# rule's input, output or params, quoted with :q (a ready-made flag comes quoted, by shlex.join).
+RESULTS = "results"
+DATA = f"{RESULTS}/data"
 DEMO_ROOT = f"{DATA}/demo"
-KERNELS = "results/kernels"
+KERNELS = f"{RESULTS}/kernels"
+KERNEL_POOL = f"{KERNELS}/pool.npz"
+DEGRADER = f"{RESULTS}/degrader"
+DEGRADER_MODEL = f"{DEGRADER}/dsgan.pt"
+DEGRADER_LOG = f"{DEGRADER}/log.csv"
+PAIRS = f"{RESULTS}/pairs"  # the pipeline's pairs; the ablation and oracle sets sit beside it
+PAIRS_BICUBIC = f"{RESULTS}/pairs_bicubic"
+PAIRS_ORACLE = f"{RESULTS}/pairs_oracle"
+SR = f"{RESULTS}/sr"
+EVALUATE = f"{RESULTS}/evaluate"
+REFERENCE_STATS = f"{EVALUATE}/reference_stats.npz"
+BICUBIC_UPSCALE = f"{EVALUATE}/bicubic-upscale/val"
+SCORE_TABLE = f"{RESULTS}/fid.csv"
 
 # set name -> image stem -> source file; discovered once, when the DAG is built.
 IMAGES = source_images(config, DEMO_ROOT)
@@ -73,9 +89,14 @@ def get_prepare_sources(wildcards):
     return sources
 
 
-def optional_flag(input, key, flag):
-    """`flag <the input named key>` for a shell line, or "" when the input function left it out."""
-    return shlex.join([flag, input[key]]) if key in input.keys() else ""
+def optional_flag(input, key, flag, folder=False):
+    """`flag <the input named key>` (with folder=True, the folder of its first file), quoted for a
+    shell line; "" when the input function left that input out or gave it no files."""
+    files = input[key] if key in input.keys() else []
+    if not files:
+        return ""
+    path = files if isinstance(files, str) else files[0]
+    return shlex.join([flag, parent(path) if folder else path])
 
 
 def prepare_settings():
@@ -112,30 +133,32 @@ def get_pair_sources(wildcards):
     """Inputs of the pipeline's pairs: the common ones plus what pairs.kernel and pairs.noise need."""
     sources = common_pair_sources()
     if config["pairs"]["kernel"] == "pool":
-        sources["kernel_pool"] = f"{KERNELS}/pool.npz"
+        sources["kernel_pool"] = KERNEL_POOL
     if config["pairs"]["noise"] == "dsgan":
-        sources["degrader"] = "results/degrader/dsgan.pt"
+        sources["degrader"] = DEGRADER_MODEL
     return sources
 
 
 def pair_source_flags(input):
     """rwsr make-pairs flags for the inputs that get_pair_sources or common_pair_sources chose."""
-    flags = ["--hr", parent(input.hr[0]), "--real-lr", parent(input.real_lr[0]),
-             "--real-lr-manifest", input.real_lr_manifest]  # fmt: skip
-    if "kernel_pool" in input.keys():
-        flags += ["--kernel-pool", input.kernel_pool]
-    if "degrader" in input.keys():
-        flags += ["--degrader", input.degrader]
-    if "truth" in input.keys():
-        flags += ["--true-kernels", input.truth]
-    return shlex.join(flags)
+    flags = [
+        shlex.join(["--hr", parent(input.hr[0]), "--real-lr", parent(input.real_lr[0]),
+                    "--real-lr-manifest", input.real_lr_manifest]),
+        optional_flag(input, "kernel_pool", "--kernel-pool"),
+        optional_flag(input, "degrader", "--degrader"),
+        optional_flag(input, "truth", "--true-kernels"),
+    ]  # fmt: skip
+    return " ".join(flag for flag in flags if flag)
+
+
+def get_kernel_lr():
+    """Clean LR of the HR images blurred with the pool's kernels (rule degrader_source)."""
+    return expand(f"{DEGRADER}/source/{{image}}.png", image=sorted(IMAGES["hr"]))
 
 
 def get_degrader_source():
     """The clean LR the degrader learns from: the kind the pipeline's pairs degrade (degrader.source)."""
-    if config["degrader"]["source"] == "kernel":
-        return expand(f"results/degrader/source/{{image}}.png", image=sorted(IMAGES["hr"]))
-    return get_bicubic_lr()
+    return get_kernel_lr() if config["degrader"]["source"] == "kernel" else get_bicubic_lr()
 
 
 def pipeline_pair_settings():
@@ -193,9 +216,9 @@ def kernel_outputs(image):
 
 # Variant -> pair set folder (written by the pairs stage, with lr/, hr/ and pairs.csv). The oracle's
 # pairs carry the hidden degradation, so it exists only when that is known (the demo's real LR).
-SR_PAIR_SETS = {"pipeline": "results/pairs", "bicubic-pairs": "results/pairs_bicubic"}
+SR_PAIR_SETS = {"pipeline": PAIRS, "bicubic-pairs": PAIRS_BICUBIC}
 if HIDDEN_DEGRADATION:
-    SR_PAIR_SETS["oracle-pairs"] = "results/pairs_oracle"
+    SR_PAIR_SETS["oracle-pairs"] = PAIRS_ORACLE
 # Generator -> the file sr_train writes for it: the PSNR phase's (the clean test of the pairs) and the final one.
 GENERATOR_FILES = {"psnr": "generator_psnr.pt", "final": "generator.pt"}
 
@@ -221,11 +244,17 @@ EVALUATED = [
 REFERENCE_SETS = [folder.name for folder in reference_folders(config, DATA)]
 
 
+def training_file(model, variant, name):
+    """A file (or folder) of one training's output folder; sr_train and sr_upscale name theirs with
+    wildcards, training_file("{model}", "{variant}", ...), as the readers name them with values."""
+    return f"{SR}/{model}/{variant}/{name}"
+
+
 def sr_outputs(model, variant, generator):
     """The folder of super-resolved validation images of one row."""
     if variant == "bicubic-upscale":
-        return "results/evaluate/bicubic-upscale/val"
-    return f"results/sr/{model}/{variant}/val_{generator}"
+        return BICUBIC_UPSCALE
+    return training_file(model, variant, f"val_{generator}")
 
 
 def get_evaluated_outputs(wildcards):
@@ -234,7 +263,7 @@ def get_evaluated_outputs(wildcards):
 
 def generator_file(model, variant, generator):
     """The file sr_train writes for one of a training's generators."""
-    return f"results/sr/{model}/{variant}/{GENERATOR_FILES[generator]}"
+    return training_file(model, variant, GENERATOR_FILES[generator])
 
 
 def get_generator_file(wildcards):
@@ -248,16 +277,17 @@ def get_evaluated_generator(wildcards):
     return generator_file(wildcards.row_model, wildcards.row_variant, wildcards.row_generator)
 
 
-def generator_file_flag(input):
-    return shlex.join(["--generator-file", input.generator]) if input.generator else ""
-
-
 def get_ground_truth():
     return get_prepared("val_hr") if "val_hr" in IMAGES else []
 
 
+def score_row(model, variant, generator):
+    """The CSV of one row of the score table (evaluate_score names its output with wildcards)."""
+    return f"{EVALUATE}/rows/{model}__{variant}__{generator}.csv"
+
+
 def get_score_rows():
-    return [f"results/evaluate/rows/{model}__{variant}__{generator}.csv" for model, variant, generator in EVALUATED]
+    return [score_row(model, variant, generator) for model, variant, generator in EVALUATED]
 
 
 def get_compare_rows():
@@ -269,11 +299,6 @@ def get_compare_rows():
     }
 
 
-def ground_truth_flag(input):
-    """rwsr compare-crops flag for the validation HR folder, when the data set has one."""
-    return shlex.join(["--ground-truth", parent(input.ground_truth[0])]) if input.ground_truth else ""
-
-
 # KernelGAN runs of different images look alike; a few panels show it, a hundred would bury the rest.
 CURVE_KERNEL_IMAGES = 3
 
@@ -282,9 +307,9 @@ def get_loss_logs():
     """Subplot title -> training log for the report's loss curves: both SR variants, plus the
     degrader and KernelGAN logs only when the pairs use them (else plotting would train them)."""
     model = config["sr"]["model"]
-    logs = {f"{model} {variant}": f"results/sr/{model}/{variant}/loss.csv" for variant in SR_PAIR_SETS}
+    logs = {f"{model} {variant}": training_file(model, variant, "loss.csv") for variant in SR_PAIR_SETS}
     if config["pairs"]["noise"] == "dsgan":
-        logs["DSGAN degrader"] = "results/degrader/log.csv"
+        logs["DSGAN degrader"] = DEGRADER_LOG
     if config["pairs"]["kernel"] == "pool":
         logs.update({f"KernelGAN {image}": f"{KERNELS}/{image}/log.csv" for image in REAL_LR[:CURVE_KERNEL_IMAGES]})
     return logs
@@ -294,7 +319,7 @@ def get_kernel_figure_sources(wildcards):
     """The report's kernel figure: every image's estimated kernel, the kernel errors (the pipeline
     pairs' fidelity.csv) and, when known, the table beside the hidden true kernels."""
     sources = {"kernels": [f"{KERNELS}/{image}/kernel_x{config['scale']}.npy" for image in REAL_LR],
-               "fidelity": "results/pairs/fidelity.csv"}  # fmt: skip
+               "fidelity": f"{PAIRS}/fidelity.csv"}  # fmt: skip
     return sources | ({"truth": HIDDEN_DEGRADATION} if HIDDEN_DEGRADATION else {})
 
 
@@ -309,15 +334,11 @@ def get_degradation_columns():
 def get_report_figures():
     """The figures the HTML report shows; the kernel figure only where the pairs use the pool
     (otherwise drawing it would run KernelGAN for nothing else)."""
-    figures = [
-        "results/evaluate/comparison.png",
-        "results/evaluate/loss_curves.png",
-        "results/evaluate/degradation.png",
-    ]
-    return figures + (["results/evaluate/kernels.png"] if config["pairs"]["kernel"] == "pool" else [])
+    figures = [f"{EVALUATE}/comparison.png", f"{EVALUATE}/loss_curves.png", f"{EVALUATE}/degradation.png"]
+    return figures + ([f"{EVALUATE}/kernels.png"] if config["pairs"]["kernel"] == "pool" else [])
 
 
 def get_final_targets():
     """What `snakemake` builds by default: the score table at the end of the pipeline, every
     set's data manifest and the report's figures."""
-    return ["results/fid.csv", *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES)), *get_report_figures()]
+    return [SCORE_TABLE, *expand(f"{DATA}/{{dataset}}.csv", dataset=sorted(IMAGES)), *get_report_figures()]

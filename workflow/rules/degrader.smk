@@ -6,9 +6,9 @@
 rule degrader_source:
     input:
         hr=get_prepared("hr"),
-        kernel_pool=f"{KERNELS}/pool.npz",
+        kernel_pool=KERNEL_POOL,
     output:
-        expand("results/degrader/source/{image}.png", image=sorted(IMAGES["hr"])),
+        get_kernel_lr(),
     log:
         "logs/degrader/source.log",
     benchmark:
@@ -30,10 +30,10 @@ rule degrader_train:
         target=get_prepared("real_lr"),
         manifest=REAL_LR_MANIFEST,
     output:
-        model="results/degrader/dsgan.pt",
-        log_csv="results/degrader/log.csv",
-        samples="results/degrader/samples.png",
-        config="results/degrader/dsgan.config.yaml",
+        model=DEGRADER_MODEL,
+        log_csv=DEGRADER_LOG,
+        samples=f"{DEGRADER}/samples.png",
+        config=f"{DEGRADER}/dsgan.config.yaml",
     log:
         "logs/degrader/train.log",
     benchmark:

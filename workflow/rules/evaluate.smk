@@ -15,7 +15,7 @@ rule evaluate_bicubic_upscale:
     input:
         get_prepared("val_lr"),
     output:
-        directory("results/evaluate/bicubic-upscale/val"),
+        directory(BICUBIC_UPSCALE),
     log:
         "logs/evaluate/bicubic_upscale.log",
     benchmark:
@@ -33,7 +33,7 @@ rule evaluate_reference:
     input:
         [get_prepared(name) for name in REFERENCE_SETS],
     output:
-        "results/evaluate/reference_stats.npz",
+        REFERENCE_STATS,
     log:
         "logs/evaluate/reference.log",
     benchmark:
@@ -51,18 +51,18 @@ rule evaluate_score:
     input:
         sr=get_evaluated_outputs,
         generator=get_evaluated_generator,
-        reference="results/evaluate/reference_stats.npz",
+        reference=REFERENCE_STATS,
         ground_truth=get_ground_truth(),
     output:
-        "results/evaluate/rows/{row_model}__{row_variant}__{row_generator}.csv",
+        score_row("{row_model}", "{row_variant}", "{row_generator}"),
     log:
         "logs/evaluate/{row_model}__{row_variant}__{row_generator}.log",
     benchmark:
         "benchmarks/evaluate/{row_model}__{row_variant}__{row_generator}.tsv"
     params:
         settings=settings("evaluate"),
-        ground_truth=lambda wildcards, input: ground_truth_flag(input),
-        generator=lambda wildcards, input: generator_file_flag(input),
+        ground_truth=lambda wildcards, input: optional_flag(input, "ground_truth", "--ground-truth", folder=True),
+        generator=lambda wildcards, input: optional_flag(input, "generator", "--generator-file"),
     wildcard_constraints:
         row_model=alternatives({model for model, _, _ in EVALUATED}),
         row_variant=alternatives({variant for _, variant, _ in EVALUATED}),
@@ -79,7 +79,7 @@ rule evaluate_table:
     input:
         get_score_rows(),
     output:
-        report("results/fid.csv", caption="../report/fid.rst", category="Scores"),
+        report(SCORE_TABLE, caption="../report/fid.rst", category="Scores"),
     log:
         "logs/evaluate/table.log",
     benchmark:
@@ -95,14 +95,14 @@ rule evaluate_compare:
         sr=list(get_compare_rows().values()),
         ground_truth=get_ground_truth(),
     output:
-        report("results/evaluate/comparison.png", caption="../report/comparison.rst", category="Super-resolution"),
+        report(f"{EVALUATE}/comparison.png", caption="../report/comparison.rst", category="Super-resolution"),
     log:
         "logs/evaluate/compare.log",
     benchmark:
         "benchmarks/evaluate/compare.tsv"
     params:
         labels=list(get_compare_rows()),
-        ground_truth=lambda wildcards, input: ground_truth_flag(input),
+        ground_truth=lambda wildcards, input: optional_flag(input, "ground_truth", "--ground-truth", folder=True),
     conda:
         "../../envs/rwsr.yaml"
     shell:
@@ -114,7 +114,7 @@ rule evaluate_curves:
     input:
         list(get_loss_logs().values()),
     output:
-        report("results/evaluate/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
+        report(f"{EVALUATE}/loss_curves.png", caption="../report/loss_curves.rst", category="Training"),
     log:
         "logs/evaluate/curves.log",
     benchmark:
@@ -131,7 +131,7 @@ rule evaluate_kernels_figure:
     input:
         unpack(get_kernel_figure_sources),
     output:
-        report("results/evaluate/kernels.png", caption="../report/kernels.rst", category="Kernels"),
+        report(f"{EVALUATE}/kernels.png", caption="../report/kernels.rst", category="Kernels"),
     log:
         "logs/evaluate/kernels_figure.log",
     benchmark:
@@ -150,9 +150,9 @@ rule evaluate_degradation_figure:
     input:
         real_lr=get_prepared("real_lr"),
         lr=list(get_degradation_columns().values()),
-        fidelity="results/pairs/fidelity.csv",
+        fidelity=f"{PAIRS}/fidelity.csv",
     output:
-        report("results/evaluate/degradation.png", caption="../report/degradation.rst", category="Degradation fidelity"),
+        report(f"{EVALUATE}/degradation.png", caption="../report/degradation.rst", category="Degradation fidelity"),
     log:
         "logs/evaluate/degradation_figure.log",
     benchmark:

@@ -58,7 +58,7 @@ rule kernels_pool:
     input:
         expand(f"{KERNELS}/{{image}}/kernel_x{config['scale']}.npy", image=REAL_LR),
     output:
-        pool=f"{KERNELS}/pool.npz",
+        pool=KERNEL_POOL,
         montage=f"{KERNELS}/pool.png",
     log:
         "logs/kernels/pool.log",

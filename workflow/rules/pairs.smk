@@ -7,10 +7,10 @@ rule pairs_make:
     input:
         unpack(get_pair_sources),
     output:
-        table="results/pairs/pairs.csv",
-        lr=directory("results/pairs/lr"),
-        hr=directory("results/pairs/hr"),
-        fidelity=report("results/pairs/fidelity.csv", caption="../report/fidelity.rst", category="Degradation fidelity"),
+        table=f"{PAIRS}/pairs.csv",
+        lr=directory(f"{PAIRS}/lr"),
+        hr=directory(f"{PAIRS}/hr"),
+        fidelity=report(f"{PAIRS}/fidelity.csv", caption="../report/fidelity.rst", category="Degradation fidelity"),
     log:
         "logs/pairs/make.log",
     benchmark:
@@ -29,10 +29,10 @@ rule pairs_bicubic:
     input:
         **common_pair_sources(),
     output:
-        table="results/pairs_bicubic/pairs.csv",
-        lr=directory("results/pairs_bicubic/lr"),
-        hr=directory("results/pairs_bicubic/hr"),
-        fidelity="results/pairs_bicubic/fidelity.csv",
+        table=f"{PAIRS_BICUBIC}/pairs.csv",
+        lr=directory(f"{PAIRS_BICUBIC}/lr"),
+        hr=directory(f"{PAIRS_BICUBIC}/hr"),
+        fidelity=f"{PAIRS_BICUBIC}/fidelity.csv",
     log:
         "logs/pairs/bicubic.log",
     benchmark:
@@ -53,10 +53,10 @@ if HIDDEN_DEGRADATION:
         input:
             **common_pair_sources(),
         output:
-            table="results/pairs_oracle/pairs.csv",
-            lr=directory("results/pairs_oracle/lr"),
-            hr=directory("results/pairs_oracle/hr"),
-            fidelity="results/pairs_oracle/fidelity.csv",
+            table=f"{PAIRS_ORACLE}/pairs.csv",
+            lr=directory(f"{PAIRS_ORACLE}/lr"),
+            hr=directory(f"{PAIRS_ORACLE}/hr"),
+            fidelity=f"{PAIRS_ORACLE}/fidelity.csv",
         log:
             "logs/pairs/oracle.log",
         benchmark:

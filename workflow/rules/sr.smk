@@ -8,9 +8,9 @@ rule sr_train:
         # sr.init_weights: a new file at the same path re-trains too (its content is in the run key).
         init_weights=[config["sr"]["init_weights"]] if config["sr"]["init_weights"] else [],
     output:
-        final="results/sr/{model}/{variant}/generator.pt",
-        psnr="results/sr/{model}/{variant}/generator_psnr.pt",
-        loss="results/sr/{model}/{variant}/loss.csv",
+        final=training_file("{model}", "{variant}", GENERATOR_FILES["final"]),
+        psnr=training_file("{model}", "{variant}", GENERATOR_FILES["psnr"]),
+        loss=training_file("{model}", "{variant}", "loss.csv"),
     log:
         "logs/sr/{model}/{variant}/train.log",
     benchmark:
@@ -36,7 +36,7 @@ rule sr_upscale:
         model=get_generator_file,
         images=get_prepared("val_lr"),
     output:
-        directory("results/sr/{model}/{variant}/val_{generator}"),
+        directory(sr_outputs("{model}", "{variant}", "{generator}")),
     log:
         "logs/sr/{model}/{variant}/upscale_{generator}.log",
     benchmark:
