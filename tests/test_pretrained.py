@@ -1,4 +1,4 @@
-"""The pretrained-weights policy (DESIGN.md): real loading code, explicit choices, loud fallbacks."""
+"""The pretrained-weights policy (README.md, "Conventions"): real loading code, explicit choices, loud fallbacks."""
 
 from __future__ import annotations
 
