@@ -40,7 +40,7 @@ from rwsr.io.images import discover_images, read_image, to_array, write_image
 from rwsr.io.losslog import LossLog
 from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
 from rwsr.ops.jpeg import NO_COMPRESSION, Compression
-from rwsr.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
+from rwsr.train.checkpoint import changed_keys, load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
 from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fak
 @dataclass(frozen=True)
 class DegraderSettings(StageSettings):
     """The config's `degrader` section (its schema documents each key and holds the defaults, the
-    paper's official code's settings). Seed and device reach `train_degrader` as arguments. Built by
-    `DegraderSettings.from_config(config)`."""
+    paper's official code's settings but for `source`). Seed and device reach `train_degrader` as
+    arguments. Built by `DegraderSettings.from_config(config)`."""
 
     SECTION: ClassVar[str] = "degrader"
 
@@ -246,7 +246,8 @@ def train_degrader(
     step = 0
     previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
     if previous is not None and previous.get("run_key") != run_key:
-        log.warning("ignoring %s: it was made with other settings (%s)", resume_path, differences(previous.get("run_key", {}), run_key))
+        log.warning("ignoring %s: it was made with other settings (%s)", resume_path,
+                    changed_keys(previous.get("run_key", {}), run_key))
         previous = None
     if previous is not None:
         generator.load_state_dict(previous["generator"])
@@ -397,8 +398,3 @@ def train_degrader(
 
 def resume_relevant(settings: DegraderSettings) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(settings).items() if k not in BOOKKEEPING_KEYS}
-
-
-def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
