@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from rwsr.degrader.frequency import low_pass
+from rwsr.ops.frequency import low_pass
 from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
 from rwsr.errors import InputError

@@ -87,6 +87,8 @@ class SRSettings:
     pixel_weight: float = 1e-2
     perceptual_weight: float = 1.0
     gan_weight: float = 5e-3
+    frequency_separation: int = 0  # ESRGAN only: 9 is ESRGAN-FS
+    perceptual_band: str = "full"  # ESRGAN only
     # BebyGAN only (defaults: its paper)
     best_buddy_weight: float = 1.0
     best_buddy_alpha: float = 1.0
