@@ -20,7 +20,7 @@ import torch
 from rwsr.cli import main as rwsr_main
 from rwsr.config import ConfigError, load_config
 from rwsr.degrader.apply import degrade_pixels, load_degrader
-from rwsr.degrader.frequency import high_pass, low_pass, low_pass_kernel
+from rwsr.ops.frequency import high_pass, low_pass, low_pass_kernel
 from rwsr.degrader.train import DegraderSettings, train_degrader
 from rwsr.errors import InputError
 from rwsr.io.images import read_image, to_tensor, write_image

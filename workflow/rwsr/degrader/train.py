@@ -30,7 +30,6 @@ import torch.nn.functional as F
 import yaml
 
 from rwsr.config import StageSettings
-from rwsr.degrader.frequency import low_pass
 from rwsr.degrader.selection import NoiseMatchSelector
 from rwsr.device import resolve_device
 from rwsr.errors import InputError
@@ -39,6 +38,7 @@ from rwsr.io.progress import progress_bar
 from rwsr.io.images import discover_images, read_image, to_array, write_image
 from rwsr.io.losslog import LossLog
 from rwsr.nn.dsgan import DSGANDiscriminator, DSGANGenerator
+from rwsr.ops.frequency import low_pass
 from rwsr.ops.jpeg import NO_COMPRESSION, Compression
 from rwsr.train.checkpoint import changed_keys, load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
 from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested

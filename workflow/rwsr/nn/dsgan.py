@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from rwsr.degrader.frequency import high_pass
+from rwsr.ops.frequency import high_pass
 
 
 class ResidualBlock(nn.Module):

@@ -1,1 +1,2 @@
-"""Image operations shared by several stages: resizing and the degradation model."""
+"""Image operations shared by several stages: resizing, the degradation model, JPEG, noise-level
+estimation and the low/high frequency split (DSGAN's discriminator, ESRGAN-FS's losses)."""

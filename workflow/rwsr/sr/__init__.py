@@ -13,7 +13,8 @@ from typing import Any
 # need_perceptual; from_settings fills exactly these). Kept here, free of torch, because the
 # Snakefile reads it while building the DAG.
 LOSS_KEYS: dict[str, tuple[str, ...]] = {
-    "esrgan": ("pixel_weight", "perceptual_weight", "gan_weight", "vgg_weights"),
+    "esrgan": ("pixel_weight", "perceptual_weight", "gan_weight", "frequency_separation", "perceptual_band",
+               "vgg_weights"),
     "bebygan": (
         "scale", "best_buddy_weight", "best_buddy_alpha", "best_buddy_beta", "back_projection_weight",
         "perceptual_layers", "perceptual_weight", "gan_weight", "mask_window", "mask_threshold", "vgg_weights",

@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rwsr.nn.vgg import VGGFeatures
+from rwsr.ops.frequency import high_pass, low_pass
 from rwsr.sr import LOSS_KEYS
 from rwsr.sr.bebygan_losses import back_projection_loss, best_buddy_loss, textured_mask
 from rwsr.train.gan import relativistic_g_loss
@@ -52,12 +53,21 @@ class PerceptualLoss(nn.Module):
 
 
 class ESRGANLoss(nn.Module):
-    """ESRGAN: L1 pixel + perceptual (conv5_4) + relativistic average GAN, weighted.
+    """ESRGAN: L1 pixel + perceptual (conv5_4) + relativistic average GAN, weighted; with
+    `frequency_separation`, ESRGAN-FS (the SR model of the DSGAN paper).
 
     Args:
         pixel_weight: weight of the L1 pixel loss in the GAN phase (ESRGAN: 1e-2).
         perceptual_weight: weight of the perceptual loss (ESRGAN: 1.0).
         gan_weight: weight of the relativistic adversarial loss (ESRGAN: 5e-3).
+        frequency_separation: side of the box low-pass that splits the bands (ESRGAN-FS: 9), 0 for
+            plain ESRGAN. The pixel loss then compares only the low bands, where the pairs pin the
+            answer down (colour, shading, where edges are), and the discriminator judges only the
+            high bands (image minus low band), where the texture it rewards lives.
+        perceptual_band: what VGG19 compares under frequency separation: "full" images
+            (ESRGAN-FS) or "high" bands only. A perceptual gradient on the high band cannot shift
+            colours or shading, so only the pixel loss steers the low band (with a random VGG19,
+            whose features weigh colour arbitrarily, the full-image loss tints the output).
         vgg_weights: VGG19 weights choice (auto | imagenet | random | path).
         seed: seeds VGG19's initialisation when its weights are random.
     """
@@ -66,10 +76,12 @@ class ESRGANLoss(nn.Module):
 
     def __init__(
         self, pixel_weight: float = 1e-2, perceptual_weight: float = 1.0, gan_weight: float = 5e-3,
-        vgg_weights: str = "auto", seed: int = 0, need_perceptual: bool = True,
+        frequency_separation: int = 0, perceptual_band: str = "full", vgg_weights: str = "auto", seed: int = 0,
+        need_perceptual: bool = True,
     ):  # fmt: skip
         super().__init__()
         self.pixel_weight, self.perceptual_weight, self.gan_weight = pixel_weight, perceptual_weight, gan_weight
+        self.frequency_separation, self.perceptual_band = frequency_separation, perceptual_band
         # A PSNR-only run never builds VGG19 (nor warns about its weights).
         self.perceptual = PerceptualLoss("conv5_4", vgg_weights, "sr.vgg_weights", seed) if need_perceptual else None
 
@@ -92,16 +104,32 @@ class ESRGANLoss(nn.Module):
         loss = F.l1_loss(sr.float(), hr.float())
         return loss, {"l_pix": loss.item()}
 
+    def low_band(self, images: torch.Tensor) -> torch.Tensor:
+        """What the GAN-phase pixel loss compares: the whole image, or its low band under frequency separation."""
+        return low_pass(images, "box", self.frequency_separation) if self.frequency_separation else images
+
+    def high_band(self, images: torch.Tensor) -> torch.Tensor:
+        """What the discriminator judges: the whole image, or its high band under frequency separation."""
+        return high_pass(images, "box", self.frequency_separation) if self.frequency_separation else images
+
     def discriminator_inputs(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        return hr, sr
+        return self.high_band(hr), self.high_band(sr)
+
+    def perceptual_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        if self.perceptual is None:
+            return sr.new_zeros((), dtype=torch.float32)
+        if self.perceptual_band == "high" and self.frequency_separation:
+            # Centred on mid-grey, the intensity the high band is zero around, as VGG19's inputs are images.
+            return self.perceptual(self.high_band(sr) + 0.5, self.high_band(hr) + 0.5)
+        return self.perceptual(sr, hr)
 
     def gan_phase(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        l_pix = F.l1_loss(sr.float(), hr.float())
-        l_percep = self.perceptual(sr, hr) if self.perceptual is not None else sr.new_zeros((), dtype=torch.float32)
+        l_pix = F.l1_loss(self.low_band(sr.float()), self.low_band(hr.float()))
+        l_percep = self.perceptual_loss(sr, hr)
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = self.pixel_weight * l_pix + self.perceptual_weight * l_percep + self.gan_weight * l_gan
         return loss, {"l_pix": l_pix.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}

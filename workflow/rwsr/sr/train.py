@@ -93,6 +93,8 @@ class SRSettings(StageSettings):
     pixel_weight: float
     perceptual_weight: float
     gan_weight: float
+    frequency_separation: int  # ESRGAN only: 9 is ESRGAN-FS
+    perceptual_band: str  # ESRGAN only
     # BebyGAN only
     best_buddy_weight: float
     best_buddy_alpha: float

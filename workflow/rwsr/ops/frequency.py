@@ -2,7 +2,8 @@
 
 DSGAN's premise is that a degradation changes mostly the high frequencies (noise, compression
 blocks, sensor texture) and should leave the low ones (colours, shading) alone; so the
-discriminator sees only `high_pass` and the colour loss compares only `low_pass`.
+discriminator sees only `high_pass` and the colour loss compares only `low_pass`. ESRGAN-FS, the
+SR model of the same paper, splits its losses the same way (rwsr.sr.losses).
 Tensors are NCHW; the filter is depthwise, so every channel is filtered on its own.
 """
 
