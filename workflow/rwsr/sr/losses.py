@@ -90,7 +90,7 @@ class ESRGANLoss(nn.Module):
 
     def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss = F.l1_loss(sr.float(), hr.float())
-        return loss, {"l_pix": loss.item()}
+        return loss, {"l_pix": loss.detach()}
 
     def discriminator_inputs(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor
@@ -104,7 +104,7 @@ class ESRGANLoss(nn.Module):
         l_percep = self.perceptual(sr, hr) if self.perceptual is not None else sr.new_zeros((), dtype=torch.float32)
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = self.pixel_weight * l_pix + self.perceptual_weight * l_percep + self.gan_weight * l_gan
-        return loss, {"l_pix": l_pix.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
+        return loss, {"l_pix": l_pix.detach(), "l_percep": l_percep.detach(), "l_gan": l_gan.detach()}
 
 
 class BebyGANLoss(ESRGANLoss):
@@ -169,4 +169,4 @@ class BebyGANLoss(ESRGANLoss):
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = (self.best_buddy_weight * l_bb + self.back_projection_weight * l_bp
                 + self.perceptual_weight * l_percep + self.gan_weight * l_gan)  # fmt: skip
-        return loss, {"l_bb": l_bb.item(), "l_bp": l_bp.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
+        return loss, {"l_bb": l_bb.detach(), "l_bp": l_bp.detach(), "l_percep": l_percep.detach(), "l_gan": l_gan.detach()}

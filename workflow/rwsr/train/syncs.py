@@ -1,4 +1,5 @@
-"""Counting host syncs on CPU, where torch.cuda.set_sync_debug_mode cannot see them.
+"""Host syncs: counting them on CPU, where torch.cuda.set_sync_debug_mode cannot see them, and the
+two places a training step meets the host (a batch going in, the logged losses coming out).
 
 A training step should queue work on the device and return: every `.item()`, `bool(tensor)`,
 `.tolist()` or `.cpu()` makes the host wait for the device. On a CPU machine nothing waits, so
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,3 +45,18 @@ def count_host_syncs() -> Iterator[Counter]:
     finally:
         for name, original in originals.items():
             setattr(torch.Tensor, name, original)
+
+
+def to_device(tensor: torch.Tensor, device: torch.device,
+              memory_format: torch.memory_format = torch.contiguous_format) -> torch.Tensor:  # fmt: skip
+    """A host batch on the device. non_blocking: from page-locked memory the copy overlaps the
+    step instead of stalling the host; from ordinary memory (and on CPU) it is a plain copy."""
+    return tensor.to(device, non_blocking=True).contiguous(memory_format=memory_format)
+
+
+def to_host(values: Mapping[str, torch.Tensor | float]) -> dict[str, float]:
+    """Python floats of a dict of device scalars (a step's loss parts), in one sync: the loops call
+    it only when they log. float32 first, so mixed bf16/float32 parts stack (both convert exactly)."""
+    tensors = [value.detach().float().reshape(()) for value in values.values() if isinstance(value, torch.Tensor)]
+    fetched = iter(torch.stack(tensors).tolist() if tensors else [])
+    return {key: next(fetched) if isinstance(value, torch.Tensor) else float(value) for key, value in values.items()}
