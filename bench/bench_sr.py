@@ -62,7 +62,8 @@ def timed_run(settings: SRSettings, pairs: Path) -> float:
 
 def phase_run(settings: SRSettings, phase: str, steps: int, log_interval: int = 10**9) -> SRSettings:
     """`steps` steps of one phase (a GAN run starts with one PSNR step), writing nothing on the way."""
-    counts = {"psnr_iterations": steps, "gan_iterations": 0} if phase == "psnr" else {"psnr_iterations": 1, "gan_iterations": steps}
+    counts = {"psnr_iterations": steps, "gan_iterations": 0} if phase == "psnr" else {"psnr_iterations": 1,
+                                                                                       "gan_iterations": steps}
     return dataclasses.replace(settings, checkpoint_interval=10**9, sample_interval=10**9, log_interval=log_interval,
                                resume="never", **counts)  # fmt: skip
 

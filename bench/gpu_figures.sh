@@ -79,7 +79,8 @@ def training(pairs: Path) -> None:
     if TINY:
         base = dataclasses.replace(base, blocks=1, features=8, growth=4, batch=2, crop=32, discriminator="patch",
                                    discriminator_features=8)
-    print(f"\nESRGAN, {'tiny' if TINY else 'paper size'} ({base.blocks} blocks, {base.features} features, growth {base.growth}), GAN phase; "
+    size = "tiny" if TINY else "paper size"
+    print(f"\nESRGAN, {size} ({base.blocks} blocks, {base.features} features, growth {base.growth}), GAN phase; "
           f"steps {STEPS[0]} and {STEPS[1]}", flush=True)
     for label, amp, channels_last in (("esrgan fp32", "none", False), ("esrgan bf16", "bf16", False),
                                       ("esrgan bf16 + channels_last", "bf16", True)):

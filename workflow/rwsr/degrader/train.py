@@ -262,20 +262,9 @@ def train_degrader(
                        Path(log_path) if log_path else out.with_name("log.csv"))  # fmt: skip
     if settings.select == "noise":
         state.selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed)
-    previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
-    if previous is not None and previous.get("run_key") != run.run_key:
-        log.warning("ignoring %s: it was made with other settings (%s)", resume_path, differences(previous.get("run_key", {}), run.run_key))
-        previous = None
-    if previous is not None:
-        resume(run, state, previous)
-        log.info("resuming from %s at step %d of %d", resume_path, state.step, settings.iterations)
-    else:
-        run.loss_log.start()
+    resume_or_start(run, state, resume_path)
     resumed_from = state.step
     guard = FiniteGuard("degrader training (DSGAN)", "config key 'degrader.lr'")
-    log.info("DSGAN on %s: %d %s source and %d target images, %d x %d crops, batch %d, compression %s, VGG19 weights: %s",
-             torch_device, len(source.images), settings.source, len(target.images), crop, crop, settings.batch,
-             compression.describe(), run.vgg_weights)  # fmt: skip
 
     # --- the loop: no host sync except on the steps that log or write (and JPEG's round trip)
     state.generator.train()
@@ -299,10 +288,7 @@ def train_degrader(
         if step % settings.log_every == 0 or step == settings.iterations:
             log_step(run, state, losses, lr, noise_ratio, bar)
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
-            save_checkpoint(resume_path, checkpoint(run, state))
-            write_samples(run, state, samples_path)
-            values = to_host({k: losses[k] for k in ("loss_d", "loss_g", "color")})
-            log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", step, settings.iterations, *values.values())
+            save_progress(run, state, losses, resume_path, samples_path)
         if (signum := stop_requested()) and step < settings.iterations:
             guard.check(step, networks(state))
             save_checkpoint(resume_path, checkpoint(run, state))
@@ -345,9 +331,9 @@ def build_state(settings: DegraderSettings, device: torch.device, seed: int) -> 
     return DegraderState(generator, discriminator, optimizer_g, optimizer_d, np.random.default_rng(seed))
 
 
-def describe_run(settings: DegraderSettings, device: torch.device, source: CropPool, target: CropPool, crop: int,
-                 seed: int, compression: Compression, config: Mapping[str, Any] | None, log_path: Path) -> DegraderRun:  # fmt: skip
-    """The perceptual network and the run key: everything that must match for a checkpoint to resume."""
+def describe_run(settings: DegraderSettings, device: torch.device, source: CropPool, target: CropPool, crop: int, seed: int,
+                 compression: Compression, config: Mapping[str, Any] | None, log_path: Path) -> DegraderRun:  # fmt: skip
+    """The perceptual network and the run key (everything that must match for a checkpoint to resume)."""
     vgg = None
     if settings.weight_perceptual > 0:
         from rwsr.nn.vgg import VGGFeatures
@@ -358,8 +344,25 @@ def describe_run(settings: DegraderSettings, device: torch.device, source: CropP
     run_key = {"seed": seed, "crop": crop, "source_images": source.fingerprint, "target": target.fingerprint,
                "vgg_weights": vgg_weights, "vgg_init": vgg_init,
                "compression": list(compression.qualities), **resume_relevant(settings)}  # fmt: skip
+    log.info("DSGAN on %s: %d %s source and %d target images, %d x %d crops, batch %d, compression %s, VGG19 weights: %s",
+             device, len(source.images), settings.source, len(target.images), crop, crop, settings.batch,
+             compression.describe(), vgg_weights)  # fmt: skip
     return DegraderRun(settings, device, source, target, crop, vgg, vgg_weights, vgg_init, compression, config, run_key,
                        LossLog(log_path, LOG_FIELDS))  # fmt: skip
+
+
+def resume_or_start(run: DegraderRun, state: DegraderState, resume_path: Path) -> None:
+    """With resume auto, continue from a checkpoint made with the same run key; else start the log afresh."""
+    previous = load_checkpoint(resume_path) if run.settings.resume == "auto" and resume_path.is_file() else None
+    if previous is not None and previous.get("run_key") != run.run_key:
+        log.warning("ignoring %s: it was made with other settings (%s)", resume_path,
+                    differences(previous.get("run_key", {}), run.run_key))  # fmt: skip
+        previous = None
+    if previous is not None:
+        resume(run, state, previous)
+        log.info("resuming from %s at step %d of %d", resume_path, state.step, run.settings.iterations)
+    else:
+        run.loss_log.start()
 
 
 def resume(run: DegraderRun, state: DegraderState, previous: dict[str, Any]) -> None:
@@ -449,7 +452,8 @@ def log_step(run: DegraderRun, state: DegraderState, losses: dict[str, torch.Ten
              bar) -> None:  # fmt: skip
     """A loss log row; its values come to the host in one sync."""
     values = {k: losses[k] for k in ("loss_d", "loss_g", "color", "perceptual", "gan")}
-    values |= {"d_real": torch.sigmoid(losses["d_real_logits"]).mean(), "d_fake": torch.sigmoid(losses["d_fake_logits"]).mean()}
+    values["d_real"] = torch.sigmoid(losses["d_real_logits"]).mean()
+    values["d_fake"] = torch.sigmoid(losses["d_fake_logits"]).mean()
     row = {k: f"{v:.6g}" for k, v in to_host(values).items()}
     run.loss_log.write(state.step, {**row, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
     bar.set_postfix({"loss_d": row["loss_d"], "loss_g": row["loss_g"]}, refresh=False)
@@ -477,6 +481,15 @@ def checkpoint(run: DegraderRun, state: DegraderState) -> dict[str, Any]:
         "config": dict(run.config) if run.config is not None else None,
         "log_rows": run.loss_log.snapshot(),  # Snakemake deletes a failed job's log.csv
     }
+
+
+def save_progress(run: DegraderRun, state: DegraderState, losses: dict[str, torch.Tensor], resume_path: Path,
+                  samples_path: Path) -> None:  # fmt: skip
+    """The resume checkpoint of a checkpoint step, a sample grid and a log line."""
+    save_checkpoint(resume_path, checkpoint(run, state))
+    write_samples(run, state, samples_path)
+    values = to_host({k: losses[k] for k in ("loss_d", "loss_g", "color")})
+    log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", state.step, run.settings.iterations, *values.values())
 
 
 def write_samples(run: DegraderRun, state: DegraderState, path: Path) -> None:

@@ -205,7 +205,8 @@ def build(images: Sequence[np.ndarray], seeds: Sequence[int], settings: KernelGA
     D = KernelDiscriminator(count, settings.d_channels, settings.d_layers, seeds=seeds).to(device, dtype)
     size = G.kernel_size
     d_crop = (crop - size) // 2 + 1  # D's real crops are the size of G's output
-    corners = [crop_corners(img, crop, d_crop, settings.iterations, np.random.default_rng(s)) for img, s in zip(images, seeds)]
+    corners = [crop_corners(img, crop, d_crop, settings.iterations, np.random.default_rng(s))
+               for img, s in zip(images, seeds)]  # fmt: skip
     noise_gen = [torch.Generator(device=device).manual_seed(int(s) + 2) for s in seeds]
     # KernelGAN works on [-1, 1] intensities; its loss thresholds assume that range.
     pixels = [torch.from_numpy(img).permute(2, 0, 1).to(device, dtype) * 2 - 1 for img in images]
@@ -228,7 +229,8 @@ def feed_data(data: KernelGANData, step: int) -> tuple[torch.Tensor, torch.Tenso
 
 def d_input_noise(state: KernelGANState, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """N(0, 1/255) noise for D's inputs (the official code's), per image from its own stream."""
-    return torch.stack([torch.randn(shape, generator=g, device=like.device, dtype=like.dtype) for g in state.noise_gen]) / 255.0
+    draws = [torch.randn(shape, generator=g, device=like.device, dtype=like.dtype) for g in state.noise_gen]
+    return torch.stack(draws) / 255.0
 
 
 def generator_step(state: KernelGANState, settings: KernelGANSettings, data: KernelGANData,
@@ -290,8 +292,8 @@ def update_constraints(c: Constraints, settings: KernelGANSettings, step: int, l
 def log_values(state: KernelGANState, losses: dict[str, torch.Tensor], loss_d: torch.Tensor, step: int,
                on_log: Callable[[int, int, dict[str, float]], None]) -> None:  # fmt: skip
     """Each image's losses and weights to `on_log`, in one sync (LOG_FIELDS order)."""
-    parts = [losses["gan"], loss_d, losses["bicubic"], *(losses[k] for k in ("sum_to_one", "boundaries", "centralized", "sparsity"))]
-    table = torch.stack([*parts, state.constraints.lam_bicubic]).detach().cpu().numpy()
+    priors = (losses[k] for k in ("sum_to_one", "boundaries", "centralized", "sparsity"))
+    table = torch.stack([losses["gan"], loss_d, losses["bicubic"], *priors, state.constraints.lam_bicubic]).detach().cpu().numpy()
     lr = state.opt_g.param_groups[0]["lr"]
     for b in range(table.shape[1]):
         on_log(b, step, {**dict(zip(LOG_FIELDS[:-1], map(float, table[:, b]))), "lr": lr})

@@ -5,8 +5,9 @@ A pair set is a folder with `lr/` and `hr/` holding images of the same stems, ea
 float32's memory, lossless for the PNGs the pairs stage writes), others as float32.
 Crops are drawn from a generator seeded by (seed, rank, step), so a resumed or distributed run
 draws exactly the batches it would have drawn without needing any saved sampler state. A batch is
-filled in one buffer (page-locked when the pair set is held for a CUDA run, `PairSet.pin`, so the
-copy to the device can overlap the step) and flipped and scaled for the whole batch at once.
+gathered into one buffer and converted to float for the whole batch at once, into page-locked
+memory when the pair set is held for a CUDA run (`PairSet.pin`), so the copy to the device can
+overlap the step.
 """
 
 from __future__ import annotations
@@ -101,35 +102,28 @@ def crop_batch(
         left = int(rng.integers(lr.shape[2] - lr_crop + 1))
         corners.append((top, left))
         flips.append(rng.random(3) < 0.5)
-    flips = np.array(flips).reshape(batch, 3)
-    lr_batch = _gather(pairs.lr, indices, corners, lr_crop, pairs.pin)
-    hr_batch = _gather(pairs.hr, indices, [(s * top, s * left) for top, left in corners], hr_crop, pairs.pin)
-    return _orient(lr_batch, flips), _orient(hr_batch, flips)
+    hr_corners = [(s * top, s * left) for top, left in corners]
+    return (_gather(pairs.lr, indices, corners, flips, lr_crop, pairs.pin),
+            _gather(pairs.hr, indices, hr_corners, flips, hr_crop, pairs.pin))  # fmt: skip
 
 
-def _gather(images: tuple[torch.Tensor, ...], indices: np.ndarray, corners: list[tuple[int, int]], side: int,
-            pin: bool) -> torch.Tensor:  # fmt: skip
-    """The square windows as one float32 batch in [0, 1]: 8-bit pixels are scaled once, for all rows."""
-    out = torch.empty((len(indices), images[0].shape[0], side, side), pin_memory=pin)
-    for row, (index, (top, left)) in enumerate(zip(indices, corners)):
-        out[row] = images[index][:, top : top + side, left : left + side]  # uint8 -> float32 is exact
-    eight_bit = np.array([images[index].dtype == torch.uint8 for index in indices])
-    if eight_bit.all():
-        out.div_(255.0)
-    elif eight_bit.any():
-        rows = torch.from_numpy(eight_bit)
-        out[rows] = out[rows].div_(255.0)
-    return out
-
-
-def _orient(batch: torch.Tensor, flips: np.ndarray) -> torch.Tensor:
-    """Per row: flip left-right (flips[:, 0]), up-down ([:, 1]), then transpose ([:, 2]); with the
-    flips, the transpose gives all eight rotations/reflections. In place, so a pinned batch stays pinned."""
-    for column, change in ((0, lambda x: x.flip(3)), (1, lambda x: x.flip(2)), (2, lambda x: x.transpose(2, 3))):
-        if flips[:, column].any():
-            rows = torch.from_numpy(flips[:, column].copy())
-            batch[rows] = change(batch[rows])
-    return batch
+def _gather(images: tuple[torch.Tensor, ...], indices: np.ndarray, corners: list[tuple[int, int]],
+            flips: list[np.ndarray], side: int, pin: bool) -> torch.Tensor:  # fmt: skip
+    """The oriented square windows as one float32 batch in [0, 1]. 8-bit windows are gathered as
+    uint8 (a quarter of the bytes to move) and converted and scaled once, for the whole batch."""
+    eight_bit = all(images[index].dtype == torch.uint8 for index in indices)
+    raw = torch.empty((len(indices), images[0].shape[0], side, side), dtype=torch.uint8 if eight_bit else torch.float32)
+    for row, (index, (top, left), (hflip, vflip, transpose)) in enumerate(zip(indices, corners, flips)):
+        window = images[index][:, top : top + side, left : left + side]
+        dims = [d for d, flag in ((2, hflip), (1, vflip)) if flag]
+        if dims:
+            window = window.flip(dims)
+        if transpose:  # with the flips, this gives all eight rotations/reflections
+            window = window.transpose(1, 2)
+        raw[row] = window if eight_bit else _unpack(window)
+    out = torch.empty(raw.shape, pin_memory=pin)  # page-locked: the copy to a CUDA device need not wait
+    out.copy_(raw)
+    return out.div_(255.0) if eight_bit else out
 
 
 def full_images(pairs: PairSet, index: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -314,7 +314,8 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
     while state.step < total:
         if state.step == s.psnr_iterations and s.gan_iterations > 0:
             start_gan_phase(s, run, state, out, guard)
-        phase, lr_now = "gan" if state.step >= s.psnr_iterations else "psnr", set_lr(s, state)
+        phase = "gan" if state.step >= s.psnr_iterations else "psnr"
+        lr_now = set_lr(s, state)
         lr_batch, hr_batch = feed_data(s, run, pairs, state.step)
         parts = optimize_parameters(s, run, state, lr_batch, hr_batch, guard)
         state.step += 1

@@ -61,7 +61,8 @@ class FiniteGuard:
         bad = [name for name, value in zip(self.flags, values) if value]
         bad += [f"{value} parameter values of {name}" for name, value in zip(modules, values[len(self.flags) :]) if value]
         if bad:
-            when = f"at step {step}" if step - self.last_checked <= 1 else f"between steps {self.last_checked + 1} and {step}"
+            first = self.last_checked + 1
+            when = f"at step {step}" if step - self.last_checked <= 1 else f"between steps {first} and {step}"
             raise DivergedError(f"{self.stage} diverged {when}: {', '.join(bad)} became NaN or infinite; "
                                 f"lower {self.advice} and train again")  # fmt: skip
         self.flags.clear()
