@@ -4,11 +4,15 @@ chunked versus dense score matrix.
 
     python bench/bench_sr.py          # demo model sizes (config.yaml), CPU (+ GPU with bf16 AMP when present)
     python bench/bench_sr.py --full   # also the paper's model (configs/full.yaml); small batch on CPU
+    python bench/bench_sr.py --loop --repeats 3   # only the loop: steps/s and host syncs per step, demo size
+    python bench/bench_sr.py --loop --cpu-time    # the same, timed by CPU time (a shared machine)
 
 Training speed goes through the real loop (rwsr.sr.train.train_sr): two runs of different
 lengths, so start-up (loading pairs, building VGG19) cancels in the difference. Peak memory is
 that of one GAN step above what the networks and data already hold: torch's allocator peak on
-GPU, the resident-set high-water mark of a fresh process on CPU.
+GPU, the resident-set high-water mark of a fresh process on CPU. Host syncs per step are counted
+the same way, as the difference of two runs: on CPU by patching the Tensor methods that would wait
+for a GPU (rwsr.train.syncs), on CUDA by torch.cuda.set_sync_debug_mode's warnings.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ import logging
 import multiprocessing
 import tempfile
 import time
-from contextlib import nullcontext
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +39,12 @@ from rwsr.sr.data import crop_batch, load_pair_folder
 from rwsr.sr.train import SRSettings, build_networks, train_sr
 from rwsr.sr.upscale import upscale_tensor
 from rwsr.train.gan import discriminator_step, judge, set_requires_grad
+from rwsr.train.syncs import count_host_syncs
 
 REPO = Path(__file__).resolve().parents[1]
+# The training timings' clock; --cpu-time makes it this process's CPU time, which other jobs on a
+# shared machine disturb far less than the wall clock (with one torch thread, it is the work done).
+CLOCK = time.perf_counter
 
 
 def make_pairs(folder: Path, scale: int, side: int = 384, count: int = 4) -> Path:
@@ -49,19 +59,47 @@ def make_pairs(folder: Path, scale: int, side: int = 384, count: int = 4) -> Pat
 
 def timed_run(settings: SRSettings, pairs: Path) -> float:
     with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
+        start = CLOCK()
         train_sr(settings, pairs, out, progress=False)
-        return time.perf_counter() - start
+        return CLOCK() - start
+
+
+def phase_run(settings: SRSettings, phase: str, steps: int, log_interval: int = 10**9) -> SRSettings:
+    """`steps` steps of one phase (a GAN run starts with one PSNR step), writing nothing on the way."""
+    counts = {"psnr_iterations": steps, "gan_iterations": 0} if phase == "psnr" else {"psnr_iterations": 1,
+                                                                                       "gan_iterations": steps}
+    return dataclasses.replace(settings, checkpoint_interval=10**9, sample_interval=10**9, log_interval=log_interval,
+                               resume="never", **counts)  # fmt: skip
 
 
 def train_speed(settings: SRSettings, pairs: Path, phase: str, steps: tuple[int, int]) -> float:
     """Iterations/s of one phase from the time difference of a short and a longer run."""
-    base = dict(checkpoint_interval=10**9, sample_interval=10**9, log_interval=10**9, resume="never")
-    times = []
-    for n in steps:
-        counts = {"psnr_iterations": n, "gan_iterations": 0} if phase == "psnr" else {"psnr_iterations": 1, "gan_iterations": n}
-        times.append(timed_run(dataclasses.replace(settings, **base, **counts), pairs))
+    times = [timed_run(phase_run(settings, phase, n), pairs) for n in steps]
     return (steps[1] - steps[0]) / max(times[1] - times[0], 1e-9)
+
+
+@contextmanager
+def cuda_sync_counter() -> Iterator[list]:
+    """The syncs torch reports on CUDA (set_sync_debug_mode warns once per sync), as a list of warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield caught
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+def host_syncs(settings: SRSettings, pairs: Path, phase: str, log_interval: int, steps: tuple[int, int] = (2, 4)) -> float:
+    """Host syncs per step of one phase, from the difference of two runs (start-up and the end's
+    writing cancel): with a huge log_interval the steps between log lines, with 1 a step that logs."""
+    counts = []
+    for n in steps:
+        counter = cuda_sync_counter() if settings.device.startswith("cuda") else count_host_syncs()
+        with tempfile.TemporaryDirectory() as out, counter as calls:
+            train_sr(phase_run(settings, phase, n, log_interval), pairs, out, progress=False)
+            counts.append(len(calls) if isinstance(calls, list) else sum(calls.values()))
+    return (counts[1] - counts[0]) / (steps[1] - steps[0])
 
 
 def inference_speed(settings: SRSettings, device: torch.device, lr_side: int, repeats: int = 3) -> float:
@@ -204,12 +242,36 @@ def compare_best_buddy_chunking(devices: list[torch.device], batch: int = 8, sid
             print(f"{device.type:6} {label:>12} {seconds:8.2f} {peak:8.0f}", flush=True)
 
 
+def loop_figures(settings: SRSettings, device: torch.device, pairs: Path, repeats: int, steps: tuple[int, int]) -> None:
+    """The training loop alone at demo size: steps/s of each phase, `repeats` times, and host syncs per step."""
+    s = dataclasses.replace(settings, device=device.type, vgg_weights="random")
+    print(f"\ntraining loop, demo size, {device.type}, batch {s.batch}, crop {s.crop}, {s.blocks} blocks, "
+          f"{s.features} features; steps {steps[0]} and {steps[1]}, {repeats} repeats")  # fmt: skip
+    print(f"{'phase':5} {'steps/s (each repeat)':>40} {'syncs/step':>10} {'syncs/log step':>14}")
+    for phase in ("psnr", "gan"):
+        speeds = [train_speed(s, pairs, phase, steps) for _ in range(repeats)]
+        quiet, logging_ = host_syncs(s, pairs, phase, 10**9), host_syncs(s, pairs, phase, 1)
+        print(f"{phase:5} {' '.join(f'{v:7.3f}' for v in speeds):>40} {quiet:10.1f} {logging_:14.1f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="also benchmark the paper-size model")
+    parser.add_argument("--loop", action="store_true", help="only the training loop: steps/s and host syncs per step")
+    parser.add_argument("--repeats", type=int, default=3, help="with --loop: timings per phase")
+    parser.add_argument("--steps", type=int, nargs=2, default=(5, 25), help="with --loop: the two run lengths")
+    parser.add_argument("--cpu-time", action="store_true", help="time training by CPU time, not the wall clock (CPU only)")
     args = parser.parse_args()
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     logging.basicConfig(level=logging.WARNING)
     sizes = {"demo": SRSettings.from_config(load_config(REPO / "config.yaml"))}
+    if args.loop:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        with tempfile.TemporaryDirectory() as tmp:
+            loop_figures(sizes["demo"], device, make_pairs(Path(tmp), scale=4), args.repeats, tuple(args.steps))
+        return
     if args.full:
         sizes["full"] = SRSettings.from_config(load_config(REPO / "configs" / "full.yaml"))
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])

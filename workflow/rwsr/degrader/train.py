@@ -42,6 +42,7 @@ from rwsr.ops.frequency import low_pass
 from rwsr.ops.jpeg import NO_COMPRESSION, Compression
 from rwsr.train.checkpoint import changed_keys, load_checkpoint, rng_states, save_checkpoint, set_rng_states, unwrap
 from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
+from rwsr.train.syncs import to_device, to_host
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +148,20 @@ class CropPool:
     def _float(image: np.ndarray) -> np.ndarray:
         return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
 
-    def batch(self, rng: np.random.Generator, size: int, crop: int) -> torch.Tensor:
+    def batch(self, rng: np.random.Generator, size: int, crop: int, pin: bool = False) -> torch.Tensor:
+        """`size` random crops as one NCHW float32 batch; `pin`: in page-locked memory, for a
+        non-blocking copy to a CUDA device."""
         crops = []
         for index in rng.integers(len(self.images), size=size):
             image = self.images[index]
             top = rng.integers(image.shape[0] - crop + 1)
             left = rng.integers(image.shape[1] - crop + 1)
-            crops.append(self._float(image[top : top + crop, left : left + crop]))
-        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous()
+            crops.append(image[top : top + crop, left : left + crop])
+        eight_bit = all(c.dtype == np.uint8 for c in crops)
+        stacked = np.stack(crops if eight_bit else [self._float(c) for c in crops])
+        out = torch.empty((size, stacked.shape[3], crop, crop), pin_memory=pin)
+        out.copy_(torch.from_numpy(stacked).permute(0, 3, 1, 2))  # NHWC -> NCHW in the one copy
+        return out.div_(255.0) if eight_bit else out  # 8-bit crops scaled once, for the whole batch
 
     def whole_images(self) -> list[np.ndarray]:
         return [self._float(image) for image in self.images]
@@ -184,6 +191,37 @@ def write_sample_grid(path: Path, generator: torch.nn.Module, sources: list[np.n
 
 
 # ----------------------------------------------------------------------------- training
+@dataclass
+class DegraderState:
+    """What training changes; a checkpoint holds all of it (with the loss log and torch's RNG states)."""
+
+    generator: DSGANGenerator
+    discriminator: DSGANDiscriminator
+    optimizer_g: torch.optim.Optimizer
+    optimizer_d: torch.optim.Optimizer
+    rng: np.random.Generator  # the crops' and the JPEG qualities' draws
+    selector: NoiseMatchSelector | None = None
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class DegraderRun:
+    """What setup decides once: the data, the device, the perceptual network and what identifies the run."""
+
+    settings: DegraderSettings
+    device: torch.device
+    source: CropPool
+    target: CropPool
+    crop: int
+    vgg: torch.nn.Module | None
+    vgg_weights: str
+    vgg_init: str
+    compression: Compression
+    config: Mapping[str, Any] | None
+    run_key: dict[str, Any]
+    loss_log: LossLog
+
+
 def train_degrader(
     source_dir: str | Path,
     target_dir: str | Path,
@@ -210,11 +248,70 @@ def train_degrader(
     # --- setup
     out = Path(out)
     resume_path = out.with_name(f"{out.stem}.resume{out.suffix}")
-    log_path = Path(log_path) if log_path else out.with_name("log.csv")
     samples_path = Path(samples_path) if samples_path else out.with_name("samples.png")
     torch_device = resolve_device(device)
     source = CropPool(source_dir, "degrader source images (clean LR)")
     target = CropPool(target_dir, "degrader target images (real LR)")
+    crop = training_crop(settings, source, target)
+    if torch_device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop shapes: time the conv algorithms once
+    torch.manual_seed(seed)
+
+    # --- build or resume
+    state = build_state(settings, torch_device, seed)
+    run = describe_run(settings, torch_device, source, target, crop, seed, compression, config,
+                       Path(log_path) if log_path else out.with_name("log.csv"))  # fmt: skip
+    if settings.select == "noise":
+        state.selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed)
+    resume_or_start(run, state, resume_path)
+    resumed_from = state.step
+    guard = FiniteGuard("degrader training (DSGAN)", "config key 'degrader.lr'")
+
+    # --- the loop: no host sync except on the steps that log or write (and JPEG's round trip)
+    state.generator.train()
+    state.discriminator.train()
+    started = time.perf_counter()
+    bar = progress_bar(total=settings.iterations, initial=state.step, desc="DSGAN degrader", unit="step", enabled=progress)
+    while state.step < settings.iterations:
+        lr = set_lr(settings, state)
+        clean, real = feed_data(run, state)
+        losses = optimize_parameters(run, state, clean, real)
+        state.step += 1
+        bar.update(1)
+        guard.watch(loss_d=losses["loss_d"], loss_g=losses["loss_g"])
+        step = state.step
+        if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
+            guard.check(step, networks(state))  # before anything is logged or saved
+
+        noise_ratio = ""
+        if state.selector is not None and (step % settings.select_every == 0 or step == settings.iterations):
+            noise_ratio = f"{state.selector.update(state.generator, torch_device, step):.4g}"
+        if step % settings.log_every == 0 or step == settings.iterations:
+            log_step(run, state, losses, lr, noise_ratio, bar)
+        if step % settings.checkpoint_every == 0 and step < settings.iterations:
+            save_progress(run, state, losses, resume_path, samples_path)
+        if (signum := stop_requested()) and step < settings.iterations:
+            guard.check(step, networks(state))
+            save_checkpoint(resume_path, checkpoint(run, state))
+            raise TrainingInterrupted("train-degrader", signum, step, str(resume_path))
+        if stop_after is not None and step >= stop_after:
+            break
+    bar.close()
+
+    seconds = time.perf_counter() - started
+    summary = {"steps": state.step, "resumed_from": resumed_from, "seconds": seconds,
+               "iterations_per_second": (state.step - resumed_from) / max(seconds, 1e-9)}  # fmt: skip
+    if state.step < settings.iterations:
+        return summary
+    write_outputs(run, state, out, samples_path)
+    resume_path.unlink(missing_ok=True)
+    log.info("wrote %s after %d steps (%.1f it/s)", out, state.step, summary["iterations_per_second"])
+    return summary
+
+
+# ----------------------------------------------------------------------------- setup, build, resume
+def training_crop(settings: DegraderSettings, source: CropPool, target: CropPool) -> int:
+    """The crop side: the configured one, or the smallest image's side when an image is smaller."""
     crop = min(settings.crop, source.smallest, target.smallest)
     if crop < settings.crop:
         log.warning("config key 'degrader.crop' is %d but the smallest training image has a side of %d; "
@@ -222,178 +319,203 @@ def train_degrader(
     if crop < 2 * settings.filter_size:
         raise InputError(f"degrader training crops of {crop} pixels are too small for the "
                          f"{settings.filter_size}-pixel filter (config keys 'degrader.crop', 'degrader.filter_size')")  # fmt: skip
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
+    return crop
 
-    # --- build or resume
-    generator = build_generator(settings.architecture()).to(torch_device)
-    discriminator = build_discriminator(settings.architecture()).to(torch_device)
+
+def build_state(settings: DegraderSettings, device: torch.device, seed: int) -> DegraderState:
+    """Fresh networks (from torch's seeded RNG, so before the perceptual network reseeds it) and optimisers."""
+    generator = build_generator(settings.architecture()).to(device)
+    discriminator = build_discriminator(settings.architecture()).to(device)
     betas = (settings.beta1, 0.999)
     optimizer_g = torch.optim.Adam(generator.parameters(), lr=settings.lr, betas=betas)
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=settings.lr, betas=betas)
+    return DegraderState(generator, discriminator, optimizer_g, optimizer_d, np.random.default_rng(seed))
+
+
+def describe_run(settings: DegraderSettings, device: torch.device, source: CropPool, target: CropPool, crop: int, seed: int,
+                 compression: Compression, config: Mapping[str, Any] | None, log_path: Path) -> DegraderRun:  # fmt: skip
+    """The perceptual network and the run key (everything that must match for a checkpoint to resume)."""
     vgg = None
     if settings.weight_perceptual > 0:
         from rwsr.nn.vgg import VGGFeatures
 
-        vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(torch_device)
+        vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(device)
     vgg_weights = vgg.weights.describe() if vgg is not None else "unused"
     vgg_init = vgg.init if vgg is not None else "unused"
     run_key = {"seed": seed, "crop": crop, "source_images": source.fingerprint, "target": target.fingerprint,
                "vgg_weights": vgg_weights, "vgg_init": vgg_init,
                "compression": list(compression.qualities), **resume_relevant(settings)}  # fmt: skip
-    loss_log = LossLog(log_path, LOG_FIELDS)
-    selector = NoiseMatchSelector(source.whole_images(), target.whole_images(), compression, seed) if settings.select == "noise" else None
-    step = 0
-    previous = load_checkpoint(resume_path) if settings.resume == "auto" and resume_path.is_file() else None
-    if previous is not None and previous.get("run_key") != run_key:
+    log.info("DSGAN on %s: %d %s source and %d target images, %d x %d crops, batch %d, compression %s, VGG19 weights: %s",
+             device, len(source.images), settings.source, len(target.images), crop, crop, settings.batch,
+             compression.describe(), vgg_weights)  # fmt: skip
+    return DegraderRun(settings, device, source, target, crop, vgg, vgg_weights, vgg_init, compression, config, run_key,
+                       LossLog(log_path, LOG_FIELDS))  # fmt: skip
+
+
+def resume_or_start(run: DegraderRun, state: DegraderState, resume_path: Path) -> None:
+    """With resume auto, continue from a checkpoint made with the same run key; else start the log afresh."""
+    previous = load_checkpoint(resume_path) if run.settings.resume == "auto" and resume_path.is_file() else None
+    if previous is not None and previous.get("run_key") != run.run_key:
         log.warning("ignoring %s: it was made with other settings (%s)", resume_path,
-                    changed_keys(previous.get("run_key", {}), run_key))
+                    changed_keys(previous.get("run_key", {}), run.run_key))  # fmt: skip
         previous = None
     if previous is not None:
-        generator.load_state_dict(previous["generator"])
-        discriminator.load_state_dict(previous["discriminator"])
-        optimizer_g.load_state_dict(previous["optimizer_g"])
-        optimizer_d.load_state_dict(previous["optimizer_d"])
-        set_rng_states(previous["rng"])
-        rng.bit_generator.state = previous["crop_rng"]
-        step = previous["step"]
-        if selector is not None:
-            selector.load_state_dict(previous["selection"])
-        loss_log.restore(previous["log_rows"], step) if "log_rows" in previous else loss_log.resume_from(step)
-        log.info("resuming from %s at step %d of %d", resume_path, step, settings.iterations)
+        resume(run, state, previous)
+        log.info("resuming from %s at step %d of %d", resume_path, state.step, run.settings.iterations)
     else:
-        loss_log.start()
-    resumed_from = step
-    guard = FiniteGuard("degrader training (DSGAN)", "config key 'degrader.lr'")
-    networks = {"the generator": generator, "the discriminator": discriminator}
+        run.loss_log.start()
 
-    # --- helpers
-    def get_lr(step: int) -> float:
-        """Constant, then linear decay to 0 over the last (1 - decay_start) of the run."""
-        decay_steps = settings.iterations * (1.0 - settings.decay_start)
-        if decay_steps <= 0:
-            return settings.lr
-        return settings.lr * min(1.0, (settings.iterations - step) / decay_steps)
 
-    def checkpoint(step: int) -> dict[str, Any]:
-        return {
-            "kind": CHECKPOINT_KIND,
-            "step": step,
-            "architecture": settings.architecture(),
-            "settings": dataclasses.asdict(settings),
-            "run_key": run_key,
-            "generator": unwrap(generator).state_dict(),
-            "discriminator": unwrap(discriminator).state_dict(),
-            "optimizer_g": optimizer_g.state_dict(),
-            "optimizer_d": optimizer_d.state_dict(),
-            "rng": rng_states(),
-            "crop_rng": rng.bit_generator.state,
-            "vgg_weights": vgg_weights,
-            "vgg_init": vgg_init,
-            # What the generator expects as input and what follows it: the pairs stage checks both.
-            "input_domain": settings.source,
-            "compression": list(compression.qualities),
-            "selection": selector.state_dict() if selector is not None else None,
-            "config": dict(config) if config is not None else None,
-            "log_rows": loss_log.snapshot(),  # Snakemake deletes a failed job's log.csv
-        }
+def resume(run: DegraderRun, state: DegraderState, previous: dict[str, Any]) -> None:
+    """Continue where the checkpoint stopped: weights, optimisers, both RNGs, the selection and the log."""
+    state.generator.load_state_dict(previous["generator"])
+    state.discriminator.load_state_dict(previous["discriminator"])
+    state.optimizer_g.load_state_dict(previous["optimizer_g"])
+    state.optimizer_d.load_state_dict(previous["optimizer_d"])
+    set_rng_states(previous["rng"])
+    state.rng.bit_generator.state = previous["crop_rng"]
+    state.step = previous["step"]
+    if state.selector is not None:
+        state.selector.load_state_dict(previous["selection"])
+    if "log_rows" in previous:
+        run.loss_log.restore(previous["log_rows"], state.step)
+    else:
+        run.loss_log.resume_from(state.step)
 
-    def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
-        # The paper's -log(sigmoid) form, computed from logits without overflow.
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
 
-    sample_sources = source.centre_crops(4, crop)
-    sample_targets = target.centre_crops(4, crop)
-    log.info("DSGAN on %s: %d %s source and %d target images, %d x %d crops, batch %d, compression %s, VGG19 weights: %s",
-             torch_device, len(source.images), settings.source, len(target.images), crop, crop, settings.batch,
-             compression.describe(), vgg_weights)  # fmt: skip
+def networks(state: DegraderState) -> dict[str, torch.nn.Module]:
+    return {"the generator": state.generator, "the discriminator": state.discriminator}
 
-    # --- the loop
-    generator.train()
-    discriminator.train()
-    started = time.perf_counter()
-    bar = progress_bar(total=settings.iterations, initial=step, desc="DSGAN degrader", unit="step", enabled=progress)
-    while step < settings.iterations:
-        lr = get_lr(step)
-        for group in (*optimizer_g.param_groups, *optimizer_d.param_groups):
-            group["lr"] = lr
-        clean = source.batch(rng, settings.batch, crop).to(torch_device)
-        real = target.batch(rng, settings.batch, crop).to(torch_device)
-        fake = generator(clean)
-        fake_seen = compress_straight_through(fake, compression, rng)  # what the pairs will hold
 
-        # Discriminator: target-domain crops are real, generator outputs fake (high-pass only, inside D).
-        discriminator.requires_grad_(True)
-        d_real_logits = discriminator(real)
-        d_fake_logits = discriminator(fake_seen.detach())
-        loss_d = gan_loss(d_real_logits, True) + gan_loss(d_fake_logits, False)
-        optimizer_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizer_d.step()
+# ----------------------------------------------------------------------------- the step
+def get_lr(settings: DegraderSettings, step: int) -> float:
+    """Constant, then linear decay to 0 over the last (1 - decay_start) of the run."""
+    decay_steps = settings.iterations * (1.0 - settings.decay_start)
+    if decay_steps <= 0:
+        return settings.lr
+    return settings.lr * min(1.0, (settings.iterations - step) / decay_steps)
 
-        # Generator: keep the low frequencies (and content) of the input, take the target's high ones.
-        discriminator.requires_grad_(False)
-        loss_gan = gan_loss(discriminator(fake_seen), True)
-        loss_color = F.l1_loss(low_pass(fake, settings.filter, settings.filter_size, valid=True),
-                               low_pass(clean, settings.filter, settings.filter_size, valid=True))  # fmt: skip
-        loss_perceptual = torch.zeros((), device=torch_device)
-        if vgg is not None:
-            loss_perceptual = F.mse_loss(vgg(fake)[settings.vgg_layer], vgg(clean)[settings.vgg_layer])
-        loss_g = (settings.weight_color * loss_color + settings.weight_perceptual * loss_perceptual
-                  + settings.weight_gan * loss_gan)  # fmt: skip
-        optimizer_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizer_g.step()
-        step += 1
-        bar.update(1)
-        guard.watch(loss_d=loss_d, loss_g=loss_g)
-        if step % settings.log_every == 0 or step % settings.checkpoint_every == 0 or step == settings.iterations:
-            guard.check(step, networks)  # before anything is logged or saved
 
-        noise_ratio = ""
-        if selector is not None and (step % settings.select_every == 0 or step == settings.iterations):
-            noise_ratio = f"{selector.update(generator, torch_device, step):.4g}"
-        if step % settings.log_every == 0 or step == settings.iterations:
-            values = {"loss_d": loss_d, "loss_g": loss_g, "color": loss_color, "perceptual": loss_perceptual,
-                      "gan": loss_gan, "d_real": torch.sigmoid(d_real_logits).mean(),
-                      "d_fake": torch.sigmoid(d_fake_logits).mean()}  # fmt: skip
-            row = {k: f"{v.item():.6g}" for k, v in values.items()}
-            loss_log.write(step, {**row, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
-            bar.set_postfix({"loss_d": row["loss_d"], "loss_g": row["loss_g"]}, refresh=False)
-        if step % settings.checkpoint_every == 0 and step < settings.iterations:
-            save_checkpoint(resume_path, checkpoint(step))
-            generator.eval()
-            write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
-            generator.train()
-            log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", step, settings.iterations,
-                     loss_d.item(), loss_g.item(), loss_color.item())  # fmt: skip
-        if (signum := stop_requested()) and step < settings.iterations:
-            guard.check(step, networks)
-            save_checkpoint(resume_path, checkpoint(step))
-            raise TrainingInterrupted("train-degrader", signum, step, str(resume_path))
-        if stop_after is not None and step >= stop_after:
-            break
-    bar.close()
+def set_lr(settings: DegraderSettings, state: DegraderState) -> float:
+    lr = get_lr(settings, state.step)
+    for group in (*state.optimizer_g.param_groups, *state.optimizer_d.param_groups):
+        group["lr"] = lr
+    return lr
 
-    seconds = time.perf_counter() - started
-    summary = {"steps": step, "resumed_from": resumed_from, "seconds": seconds,
-               "iterations_per_second": (step - resumed_from) / max(seconds, 1e-9)}  # fmt: skip
-    if step < settings.iterations:
-        return summary
+
+def gan_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    # The paper's -log(sigmoid) form, computed from logits without overflow.
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, float(real)))
+
+
+def feed_data(run: DegraderRun, state: DegraderState) -> tuple[torch.Tensor, torch.Tensor]:
+    """This step's source and target crops, drawn in that order, on the device."""
+    clean = run.source.batch(state.rng, run.settings.batch, run.crop, pin=run.device.type == "cuda")
+    real = run.target.batch(state.rng, run.settings.batch, run.crop, pin=run.device.type == "cuda")
+    return to_device(clean, run.device), to_device(real, run.device)
+
+
+def optimize_parameters(run: DegraderRun, state: DegraderState, clean: torch.Tensor,
+                        real: torch.Tensor) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The discriminator's update, then the generator's; returns the losses (and D's logits) on the device."""
+    s = run.settings
+    fake = state.generator(clean)
+    fake_seen = compress_straight_through(fake, run.compression, state.rng)  # what the pairs will hold
+
+    # Discriminator: target-domain crops are real, generator outputs fake (high-pass only, inside D).
+    state.discriminator.requires_grad_(True)
+    d_real_logits = state.discriminator(real)
+    d_fake_logits = state.discriminator(fake_seen.detach())
+    loss_d = gan_loss(d_real_logits, True) + gan_loss(d_fake_logits, False)
+    state.optimizer_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    state.optimizer_d.step()
+
+    # Generator: keep the low frequencies (and content) of the input, take the target's high ones.
+    state.discriminator.requires_grad_(False)
+    loss_gan = gan_loss(state.discriminator(fake_seen), True)
+    loss_color = F.l1_loss(low_pass(fake, s.filter, s.filter_size, valid=True),
+                           low_pass(clean, s.filter, s.filter_size, valid=True))  # fmt: skip
+    loss_perceptual = torch.zeros((), device=run.device)
+    if run.vgg is not None:
+        loss_perceptual = F.mse_loss(run.vgg(fake)[s.vgg_layer], run.vgg(clean)[s.vgg_layer])
+    loss_g = s.weight_color * loss_color + s.weight_perceptual * loss_perceptual + s.weight_gan * loss_gan
+    state.optimizer_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    state.optimizer_g.step()
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "color": loss_color.detach(),
+            "perceptual": loss_perceptual.detach(), "gan": loss_gan.detach(),
+            "d_real_logits": d_real_logits.detach(), "d_fake_logits": d_fake_logits.detach()}  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- writing
+def log_step(run: DegraderRun, state: DegraderState, losses: dict[str, torch.Tensor], lr: float, noise_ratio: str,
+             bar) -> None:  # fmt: skip
+    """A loss log row; its values come to the host in one sync."""
+    values = {k: losses[k] for k in ("loss_d", "loss_g", "color", "perceptual", "gan")}
+    values["d_real"] = torch.sigmoid(losses["d_real_logits"]).mean()
+    values["d_fake"] = torch.sigmoid(losses["d_fake_logits"]).mean()
+    row = {k: f"{v:.6g}" for k, v in to_host(values).items()}
+    run.loss_log.write(state.step, {**row, "lr": f"{lr:.6g}", "noise_ratio": noise_ratio})
+    bar.set_postfix({"loss_d": row["loss_d"], "loss_g": row["loss_g"]}, refresh=False)
+
+
+def checkpoint(run: DegraderRun, state: DegraderState) -> dict[str, Any]:
+    return {
+        "kind": CHECKPOINT_KIND,
+        "step": state.step,
+        "architecture": run.settings.architecture(),
+        "settings": dataclasses.asdict(run.settings),
+        "run_key": run.run_key,
+        "generator": unwrap(state.generator).state_dict(),
+        "discriminator": unwrap(state.discriminator).state_dict(),
+        "optimizer_g": state.optimizer_g.state_dict(),
+        "optimizer_d": state.optimizer_d.state_dict(),
+        "rng": rng_states(),
+        "crop_rng": state.rng.bit_generator.state,
+        "vgg_weights": run.vgg_weights,
+        "vgg_init": run.vgg_init,
+        # What the generator expects as input and what follows it: the pairs stage checks both.
+        "input_domain": run.settings.source,
+        "compression": list(run.compression.qualities),
+        "selection": state.selector.state_dict() if state.selector is not None else None,
+        "config": dict(run.config) if run.config is not None else None,
+        "log_rows": run.loss_log.snapshot(),  # Snakemake deletes a failed job's log.csv
+    }
+
+
+def save_progress(run: DegraderRun, state: DegraderState, losses: dict[str, torch.Tensor], resume_path: Path,
+                  samples_path: Path) -> None:  # fmt: skip
+    """The resume checkpoint of a checkpoint step, a sample grid and a log line."""
+    save_checkpoint(resume_path, checkpoint(run, state))
+    write_samples(run, state, samples_path)
+    values = to_host({k: losses[k] for k in ("loss_d", "loss_g", "color")})
+    log.info("step %d/%d: loss_d %.4f, loss_g %.4f (colour %.4f)", state.step, run.settings.iterations, *values.values())
+
+
+def write_samples(run: DegraderRun, state: DegraderState, path: Path) -> None:
+    """The sample grid of fixed centre crops, so grids from different steps are comparable."""
+    was_training = state.generator.training
+    state.generator.eval()
+    write_sample_grid(path, state.generator, run.source.centre_crops(4, run.crop), run.target.centre_crops(4, run.crop),
+                      run.device)  # fmt: skip
+    state.generator.train(was_training)
+
+
+def write_outputs(run: DegraderRun, state: DegraderState, out: Path, samples_path: Path) -> None:
+    """The published generator (the last, or the selected one), its sample grid and its config."""
+    selector = state.selector
     if selector is not None:
-        generator.load_state_dict(selector.best_state)
-        reached = selector.calibrate(generator, torch_device) if settings.generator_skip else selector.best_ratio
+        state.generator.load_state_dict(selector.best_state)
+        reached = selector.calibrate(state.generator, run.device) if run.settings.generator_skip else selector.best_ratio
         log.info("publishing the generator of step %d: its noise level was %.3f x the real LR's; residual gain %.3f "
                  "brings it to %.3f (select: noise)", selector.best_step, selector.best_ratio,
                  selector.residual_scale, reached)  # fmt: skip
-    generator.eval()
-    write_sample_grid(samples_path, generator, sample_sources, sample_targets, torch_device)
-    save_checkpoint(out, checkpoint(step))
-    if config is not None:
-        write_text_atomic(out.with_name(f"{out.stem}.config.yaml"), yaml.safe_dump(dict(config), sort_keys=False))
-    resume_path.unlink(missing_ok=True)
-    log.info("wrote %s after %d steps (%.1f it/s)", out, step, summary["iterations_per_second"])
-    return summary
+    state.generator.eval()
+    write_samples(run, state, samples_path)
+    save_checkpoint(out, checkpoint(run, state))
+    if run.config is not None:
+        write_text_atomic(out.with_name(f"{out.stem}.config.yaml"), yaml.safe_dump(dict(run.config), sort_keys=False))
 
 
 def resume_relevant(settings: DegraderSettings) -> dict[str, Any]:

@@ -112,6 +112,49 @@ def kernel_priors(kernels: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.
     }
 
 
+@dataclass
+class Constraints:
+    """The per-image constraint schedule, on the device (no sync): the bicubic constraint counts as
+    met after BICUBIC_MET_CHECKS consecutive iterations under the threshold; then its weight
+    decays, and once small the centre-of-mass and sparsity priors switch on."""
+
+    lam_bicubic: torch.Tensor
+    lam_centralized: torch.Tensor
+    lam_sparsity: torch.Tensor
+    met_count: torch.Tensor  # consecutive iterations under the threshold, until met
+    bicubic_met: torch.Tensor
+    priors_pending: torch.Tensor
+
+    @classmethod
+    def start(cls, count: int, settings: KernelGANSettings, device: torch.device, dtype: torch.dtype) -> "Constraints":
+        full = torch.ones(count, device=device, dtype=dtype)
+        return cls(full * settings.weight_bicubic, full * 0.0, full * 0.0, full * 0.0, full < 0, full > 0)
+
+
+@dataclass
+class KernelGANState:
+    """B images' generators and discriminators (batched weights), their optimisers and schedule."""
+
+    G: KernelGenerator
+    D: KernelDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    constraints: Constraints
+    noise_gen: list[torch.Generator]  # per image: the noise on D's inputs
+
+
+@dataclass(frozen=True)
+class KernelGANData:
+    """The images on the device and every iteration's crop corners, drawn up front per image."""
+
+    pixels: list[torch.Tensor]  # CHW in [-1, 1]
+    corners: list[tuple[np.ndarray, np.ndarray]]  # per image: G's and D's crop corners per iteration
+    crop: int  # G's input crop
+    d_crop: int  # D's real crops, the size of G's output
+    mask: torch.Tensor  # boundary_mask
+    bicubic: torch.Tensor  # the bicubic kernel, one per image, for the constraint's target
+
+
 def train_batch(
     images: Sequence[np.ndarray],
     seeds: Sequence[int],
@@ -132,93 +175,124 @@ def train_batch(
     count, crop = len(images), crop or settings.crop
     if any(min(img.shape[:2]) < crop for img in images):
         raise ValueError(f"every image needs both sides >= crop {crop} (rwsr.kernels.estimate.effective_crop picks one)")
+    state, data = build(images, seeds, settings, device, crop, dtype)
+    guard = FiniteGuard(f"KernelGAN ({count} image{'s' if count > 1 else ''})", "config key 'kernels.lr'")
+    for step in progress_bar(range(settings.iterations), desc=progress, enabled=progress is not None, leave=False):
+        if step and step % settings.lr_decay_every == 0:
+            for group in (*state.opt_g.param_groups, *state.opt_d.param_groups):
+                group["lr"] /= settings.lr_decay_factor
+        g_in, real = feed_data(data, step)
+        fake_d, losses = generator_step(state, settings, data, g_in)
+        loss_d = discriminator_step(state, data, real, fake_d)
+        guard.watch(loss_g=losses["loss_g"], loss_d=loss_d)
+        logging_step = step % LOG_EVERY == 0 or step == settings.iterations - 1
+        if logging_step:
+            guard.check(step + 1, {"G": state.G, "D": state.D})  # one sync per LOG_EVERY, as the log's
+        if step:
+            update_constraints(state.constraints, settings, step, losses["bicubic"])
+        if on_log and logging_step:
+            log_values(state, losses, loss_d, step, on_log)
+    with torch.no_grad():
+        return state.G.kernels().cpu().numpy()
+
+
+def build(images: Sequence[np.ndarray], seeds: Sequence[int], settings: KernelGANSettings, device: torch.device,
+          crop: int, dtype: torch.dtype) -> tuple[KernelGANState, KernelGANData]:  # fmt: skip
+    """Each image's networks, crops and noise stream from its own seed."""
+    count = len(images)
     G = KernelGenerator(count, settings.g_channels, scale=2, seeds=seeds).to(device, dtype)
     D = KernelDiscriminator(count, settings.d_channels, settings.d_layers, seeds=seeds).to(device, dtype)
     size = G.kernel_size
     d_crop = (crop - size) // 2 + 1  # D's real crops are the size of G's output
-    corners = [crop_corners(img, crop, d_crop, settings.iterations, np.random.default_rng(s)) for img, s in zip(images, seeds)]
+    corners = [crop_corners(img, crop, d_crop, settings.iterations, np.random.default_rng(s))
+               for img, s in zip(images, seeds)]  # fmt: skip
     noise_gen = [torch.Generator(device=device).manual_seed(int(s) + 2) for s in seeds]
     # KernelGAN works on [-1, 1] intensities; its loss thresholds assume that range.
     pixels = [torch.from_numpy(img).permute(2, 0, 1).to(device, dtype) * 2 - 1 for img in images]
     mask = boundary_mask(size).to(device, dtype)
     bicubic = torch.from_numpy(pad_to(bicubic_kernel(2), size)).to(device, dtype).expand(count, 1, size, size)
-
     # foreach: one multi-tensor update instead of a dozen small ops per parameter (CPU defaults to those).
     opt_g = torch.optim.Adam(G.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=settings.lr, betas=(settings.beta1, 0.999), foreach=True)
-    full = torch.ones(count, device=device, dtype=dtype)
-    lam_bicubic = full * settings.weight_bicubic
-    lam_centralized, lam_sparsity = full * 0.0, full * 0.0
-    met_count, bicubic_met, priors_pending = full * 0.0, full < 0, full > 0
+    state = KernelGANState(G, D, opt_g, opt_d, Constraints.start(count, settings, device, dtype), noise_gen)
+    return state, KernelGANData(pixels, corners, crop, d_crop, mask, bicubic)
 
-    def noise(shape) -> torch.Tensor:
-        # D's inputs get N(0, 1/255) noise (the official code's), per image from its own stream.
-        return torch.stack([torch.randn(shape, generator=g, device=device, dtype=dtype) for g in noise_gen]) / 255.0
 
-    guard = FiniteGuard(f"KernelGAN ({count} image{'s' if count > 1 else ''})", "config key 'kernels.lr'")
-    for step in progress_bar(range(settings.iterations), desc=progress, enabled=progress is not None, leave=False):
-        if step and step % settings.lr_decay_every == 0:
-            for group in (*opt_g.param_groups, *opt_d.param_groups):
-                group["lr"] /= settings.lr_decay_factor
-        g_in = torch.stack([p[:, t : t + crop, l : l + crop] for p, (t, l) in zip(pixels, (c[0][step] for c in corners))], dim=1)
-        real = torch.stack([p[:, t : t + d_crop, l : l + d_crop] for p, (t, l) in zip(pixels, (c[1][step] for c in corners))])
+def feed_data(data: KernelGANData, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """G's input crops as (3, B, crop, crop) (colours are separate images) and D's real crops (B, 3, d, d)."""
+    crop, d_crop = data.crop, data.d_crop
+    g_in = torch.stack([p[:, t : t + crop, l : l + crop] for p, (t, l) in zip(data.pixels, (c[0][step] for c in data.corners))], dim=1)
+    real = torch.stack([p[:, t : t + d_crop, l : l + d_crop] for p, (t, l) in zip(data.pixels, (c[1][step] for c in data.corners))])
+    return g_in, real
 
-        # Generator step: fool D, stay a plausible kernel.
-        kernels = G.kernels()
-        fake = G(g_in, kernels)  # (3, B, d_crop, d_crop): colours are separate images
-        fake_d = fake.transpose(0, 1)
-        D.requires_grad_(False)  # D's gradients from G's loss would be discarded: skip them
-        loss_gan = (1.0 - D(fake_d)).abs().mean(dim=(1, 2))
-        D.requires_grad_(True)
-        with torch.no_grad():
-            target = F.conv2d(g_in, bicubic, stride=2, groups=count)
-        loss_bicubic = ((fake - target) ** 2).mean(dim=(0, 2, 3))
-        priors = kernel_priors(kernels, mask)
-        loss_g = (
-            loss_gan
-            + lam_bicubic * loss_bicubic
-            + settings.weight_sum_to_one * priors["sum_to_one"]
-            + settings.weight_boundaries * priors["boundaries"]
-            + lam_centralized * priors["centralized"]
-            + lam_sparsity * priors["sparsity"]
-        )
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.sum().backward()
-        opt_g.step()
 
-        # Discriminator step on this iteration's fake (G's output before its update; the official
-        # code runs G again, which costs a forward pass and changes nothing that matters).
-        real_d = real + noise(real.shape[1:])
-        fake_d = fake_d.detach() + noise((3, d_crop, d_crop))
-        loss_d = 0.5 * (D(fake_d).mean(dim=(1, 2)) + (1.0 - D(real_d)).mean(dim=(1, 2)))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.sum().backward()
-        opt_d.step()
-        guard.watch(loss_g=loss_g, loss_d=loss_d)
-        if step % LOG_EVERY == 0 or step == settings.iterations - 1:
-            guard.check(step + 1, {"G": G, "D": D})  # one sync per LOG_EVERY, as the log's
+def d_input_noise(state: KernelGANState, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """N(0, 1/255) noise for D's inputs (the official code's), per image from its own stream."""
+    draws = [torch.randn(shape, generator=g, device=like.device, dtype=like.dtype) for g in state.noise_gen]
+    return torch.stack(draws) / 255.0
 
-        # Constraint schedule, per image, on the device (no sync): the bicubic constraint counts
-        # as met after BICUBIC_MET_CHECKS consecutive iterations under the threshold; then its
-        # weight decays, and once small the centre-of-mass and sparsity priors switch on.
-        if step:
-            below = loss_bicubic.detach() < settings.bicubic_threshold
-            was_met = bicubic_met.clone()
-            if step % settings.constraint_update_every == 0:
-                decay = was_met & (lam_bicubic > BICUBIC_FLOOR)
-                lam_bicubic = torch.where(decay, (lam_bicubic / BICUBIC_DECAY).clamp_min(BICUBIC_FLOOR), lam_bicubic)
-                switch = decay & priors_pending & (lam_bicubic < PRIORS_ON_BELOW)
-                lam_centralized = torch.where(switch, settings.weight_centralized, lam_centralized)
-                lam_sparsity = torch.where(switch, settings.weight_sparsity, lam_sparsity)
-                priors_pending &= ~switch
-            bicubic_met = was_met | (below & (met_count >= BICUBIC_MET_CHECKS - 1))
-            met_count = torch.where(was_met, met_count, torch.where(below, met_count + 1, 0.0))
 
-        if on_log and (step % LOG_EVERY == 0 or step == settings.iterations - 1):
-            table = torch.stack([loss_gan, loss_d, loss_bicubic, *priors.values(), lam_bicubic]).detach().cpu().numpy()
-            lr = opt_g.param_groups[0]["lr"]
-            for b in range(count):
-                on_log(b, step, {**dict(zip(LOG_FIELDS[:-1], map(float, table[:, b]))), "lr": lr})
-
+def generator_step(state: KernelGANState, settings: KernelGANSettings, data: KernelGANData,
+                   g_in: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+    """G's update: fool D, stay a plausible kernel. Returns G's output as D's input, and the per-image losses."""
+    G, D, c = state.G, state.D, state.constraints
+    kernels = G.kernels()
+    fake = G(g_in, kernels)  # (3, B, d_crop, d_crop): colours are separate images
+    fake_d = fake.transpose(0, 1)
+    D.requires_grad_(False)  # D's gradients from G's loss would be discarded: skip them
+    loss_gan = (1.0 - D(fake_d)).abs().mean(dim=(1, 2))
+    D.requires_grad_(True)
     with torch.no_grad():
-        return G.kernels().cpu().numpy()
+        target = F.conv2d(g_in, data.bicubic, stride=2, groups=len(data.pixels))
+    loss_bicubic = ((fake - target) ** 2).mean(dim=(0, 2, 3))
+    priors = kernel_priors(kernels, data.mask)
+    loss_g = (
+        loss_gan
+        + c.lam_bicubic * loss_bicubic
+        + settings.weight_sum_to_one * priors["sum_to_one"]
+        + settings.weight_boundaries * priors["boundaries"]
+        + c.lam_centralized * priors["centralized"]
+        + c.lam_sparsity * priors["sparsity"]
+    )
+    state.opt_g.zero_grad(set_to_none=True)
+    loss_g.sum().backward()
+    state.opt_g.step()
+    return fake_d, {"loss_g": loss_g, "gan": loss_gan, "bicubic": loss_bicubic, **priors}
+
+
+def discriminator_step(state: KernelGANState, data: KernelGANData, real: torch.Tensor, fake_d: torch.Tensor) -> torch.Tensor:
+    """D's update on this iteration's fake (G's output before its update; the official code runs G
+    again, which costs a forward pass and changes nothing that matters). Returns the per-image loss."""
+    real_d = real + d_input_noise(state, real.shape[1:], real)
+    fake_d = fake_d.detach() + d_input_noise(state, (3, data.d_crop, data.d_crop), real)
+    loss_d = 0.5 * (state.D(fake_d).mean(dim=(1, 2)) + (1.0 - state.D(real_d)).mean(dim=(1, 2)))
+    state.opt_d.zero_grad(set_to_none=True)
+    loss_d.sum().backward()
+    state.opt_d.step()
+    return loss_d
+
+
+def update_constraints(c: Constraints, settings: KernelGANSettings, step: int, loss_bicubic: torch.Tensor) -> None:
+    """One iteration of the schedule (see Constraints); every `constraint_update_every` the
+    weights of images whose constraint is met move on."""
+    below = loss_bicubic.detach() < settings.bicubic_threshold
+    was_met = c.bicubic_met.clone()
+    if step % settings.constraint_update_every == 0:
+        decay = was_met & (c.lam_bicubic > BICUBIC_FLOOR)
+        c.lam_bicubic = torch.where(decay, (c.lam_bicubic / BICUBIC_DECAY).clamp_min(BICUBIC_FLOOR), c.lam_bicubic)
+        switch = decay & c.priors_pending & (c.lam_bicubic < PRIORS_ON_BELOW)
+        c.lam_centralized = torch.where(switch, settings.weight_centralized, c.lam_centralized)
+        c.lam_sparsity = torch.where(switch, settings.weight_sparsity, c.lam_sparsity)
+        c.priors_pending &= ~switch
+    c.bicubic_met = was_met | (below & (c.met_count >= BICUBIC_MET_CHECKS - 1))
+    c.met_count = torch.where(was_met, c.met_count, torch.where(below, c.met_count + 1, 0.0))
+
+
+def log_values(state: KernelGANState, losses: dict[str, torch.Tensor], loss_d: torch.Tensor, step: int,
+               on_log: Callable[[int, int, dict[str, float]], None]) -> None:  # fmt: skip
+    """Each image's losses and weights to `on_log`, in one sync (LOG_FIELDS order)."""
+    priors = (losses[k] for k in ("sum_to_one", "boundaries", "centralized", "sparsity"))
+    table = torch.stack([losses["gan"], loss_d, losses["bicubic"], *priors, state.constraints.lam_bicubic]).detach().cpu().numpy()
+    lr = state.opt_g.param_groups[0]["lr"]
+    for b in range(table.shape[1]):
+        on_log(b, step, {**dict(zip(LOG_FIELDS[:-1], map(float, table[:, b]))), "lr": lr})

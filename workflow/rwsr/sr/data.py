@@ -4,7 +4,10 @@ A pair set is a folder with `lr/` and `hr/` holding images of the same stems, ea
 `scale` times its LR. Every file is decoded once; 8-bit images are kept as uint8 (a quarter of
 float32's memory, lossless for the PNGs the pairs stage writes), others as float32.
 Crops are drawn from a generator seeded by (seed, rank, step), so a resumed or distributed run
-draws exactly the batches it would have drawn without needing any saved sampler state.
+draws exactly the batches it would have drawn without needing any saved sampler state. A batch is
+gathered into one buffer and converted to float for the whole batch at once, into page-locked
+memory when the pair set is held for a CUDA run (`PairSet.pin`), so the copy to the device can
+overlap the step.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from rwsr.io.images import discover_images, read_image
 
 @dataclass(frozen=True)
 class PairSet:
-    """LR/HR images as CHW tensors (uint8 or float32), in stem order."""
+    """LR/HR images as CHW tensors (uint8 or float32), in stem order. `pin`: batches come in
+    page-locked memory, for a non-blocking copy to a CUDA device (pinning costs time on CPU runs)."""
 
     stems: tuple[str, ...]
     lr: tuple[torch.Tensor, ...]
     hr: tuple[torch.Tensor, ...]
     scale: int
+    pin: bool = False
 
 
 def _pack(pixels: np.ndarray, bit_depth: int) -> torch.Tensor:
@@ -85,25 +90,40 @@ def crop_batch(
     """`batch` aligned random crops (LR crop = hr_crop / scale) with random flips and rot90.
 
     The HR window starts at `scale` times the LR window, so LR pixel i keeps covering HR pixels
-    s*i .. s*i+s-1."""
+    s*i .. s*i+s-1. The draws (image, top, left, three flips per crop, in that order) are those of
+    a crop-by-crop loop, so a seed gives the same batches as it always has."""
     rng = np.random.default_rng([seed, rank, step])
     s, lr_crop = pairs.scale, hr_crop // pairs.scale
-    lrs, hrs = [], []
-    for index in rng.integers(len(pairs.stems), size=batch):
-        lr, hr = pairs.lr[index], pairs.hr[index]
+    indices = rng.integers(len(pairs.stems), size=batch)
+    corners, flips = [], []
+    for index in indices:
+        lr = pairs.lr[index]
         top = int(rng.integers(lr.shape[1] - lr_crop + 1))
         left = int(rng.integers(lr.shape[2] - lr_crop + 1))
-        lr = lr[:, top : top + lr_crop, left : left + lr_crop]
-        hr = hr[:, s * top : s * (top + lr_crop), s * left : s * (left + lr_crop)]
-        hflip, vflip, transpose = rng.random(3) < 0.5
+        corners.append((top, left))
+        flips.append(rng.random(3) < 0.5)
+    hr_corners = [(s * top, s * left) for top, left in corners]
+    return (_gather(pairs.lr, indices, corners, flips, lr_crop, pairs.pin),
+            _gather(pairs.hr, indices, hr_corners, flips, hr_crop, pairs.pin))  # fmt: skip
+
+
+def _gather(images: tuple[torch.Tensor, ...], indices: np.ndarray, corners: list[tuple[int, int]],
+            flips: list[np.ndarray], side: int, pin: bool) -> torch.Tensor:  # fmt: skip
+    """The oriented square windows as one float32 batch in [0, 1]. 8-bit windows are gathered as
+    uint8 (a quarter of the bytes to move) and converted and scaled once, for the whole batch."""
+    eight_bit = all(images[index].dtype == torch.uint8 for index in indices)
+    raw = torch.empty((len(indices), images[0].shape[0], side, side), dtype=torch.uint8 if eight_bit else torch.float32)
+    for row, (index, (top, left), (hflip, vflip, transpose)) in enumerate(zip(indices, corners, flips)):
+        window = images[index][:, top : top + side, left : left + side]
         dims = [d for d, flag in ((2, hflip), (1, vflip)) if flag]
         if dims:
-            lr, hr = lr.flip(dims), hr.flip(dims)
+            window = window.flip(dims)
         if transpose:  # with the flips, this gives all eight rotations/reflections
-            lr, hr = lr.transpose(1, 2), hr.transpose(1, 2)
-        lrs.append(_unpack(lr))
-        hrs.append(_unpack(hr))
-    return torch.stack(lrs), torch.stack(hrs)
+            window = window.transpose(1, 2)
+        raw[row] = window if eight_bit else _unpack(window)
+    out = torch.empty(raw.shape, pin_memory=pin)  # page-locked: the copy to a CUDA device need not wait
+    out.copy_(raw)
+    return out.div_(255.0) if eight_bit else out
 
 
 def full_images(pairs: PairSet, index: int) -> tuple[torch.Tensor, torch.Tensor]:

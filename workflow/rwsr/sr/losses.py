@@ -102,7 +102,7 @@ class ESRGANLoss(nn.Module):
 
     def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss = F.l1_loss(sr.float(), hr.float())
-        return loss, {"l_pix": loss.item()}
+        return loss, {"l_pix": loss.detach()}
 
     def low_band(self, images: torch.Tensor) -> torch.Tensor:
         """What the GAN-phase pixel loss compares: the whole image, or its low band under frequency separation."""
@@ -132,7 +132,7 @@ class ESRGANLoss(nn.Module):
         l_percep = self.perceptual_loss(sr, hr)
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = self.pixel_weight * l_pix + self.perceptual_weight * l_percep + self.gan_weight * l_gan
-        return loss, {"l_pix": l_pix.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
+        return loss, {"l_pix": l_pix.detach(), "l_percep": l_percep.detach(), "l_gan": l_gan.detach()}
 
 
 class BebyGANLoss(ESRGANLoss):
@@ -197,4 +197,4 @@ class BebyGANLoss(ESRGANLoss):
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
         loss = (self.best_buddy_weight * l_bb + self.back_projection_weight * l_bp
                 + self.perceptual_weight * l_percep + self.gan_weight * l_gan)  # fmt: skip
-        return loss, {"l_bb": l_bb.item(), "l_bp": l_bp.item(), "l_percep": l_percep.item(), "l_gan": l_gan.item()}
+        return loss, {"l_bb": l_bb.detach(), "l_bp": l_bp.detach(), "l_percep": l_percep.detach(), "l_gan": l_gan.detach()}

@@ -1,7 +1,8 @@
 """Train an SR GAN (ESRGAN, or BebyGAN, which plugs in its loss) on a pair set: `rwsr train-sr`.
 
 Reads top to bottom: settings, setup (distributed, device, autocast, seed), build or resume,
-small helpers, then one loop. Two phases share the loop and its step counter: a PSNR-oriented
+small helpers, then one loop over named steps (feed_data, optimize_parameters, then logging and
+saving) on a small state object (TrainState). Two phases share the loop and its step counter: a PSNR-oriented
 phase (the model's `psnr_phase` loss, L1 for ESRGAN), then the GAN phase, which starts from the
 PSNR generator's (EMA) weights with fresh optimisers. The outputs, in `outdir`:
 generator_psnr.pt, generator_gan.pt, generator.pt (network interpolation of the two with
@@ -23,7 +24,7 @@ import hashlib
 import logging
 import math
 import os
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,6 +53,7 @@ from rwsr.train.checkpoint import (changed_keys, load_checkpoint, rng_states, sa
                                    settings_hash, unwrap)  # fmt: skip
 from rwsr.train.guards import FiniteGuard, TrainingInterrupted, stop_requested
 from rwsr.train.gan import discriminator_step, ema_decay_at, ema_update, interpolate_state, judge, set_requires_grad
+from rwsr.train.syncs import to_device, to_host
 
 log = logging.getLogger(__name__)
 
@@ -231,12 +233,128 @@ def sample_grid(model: nn.Module, pairs: PairSet, s: SRSettings, device: torch.d
     write_image(path, torch.cat(rows, dim=2))
 
 
+@dataclass(frozen=True)
+class Run:
+    """Where and how this process trains, decided once by `setup`."""
+
+    world: int
+    rank: int
+    device: torch.device
+    autocast: AbstractContextManager  # a null context on CPU and with amp none
+    memory_format: torch.memory_format
+    writer: bool  # rank 0 writes every file
+
+
+@dataclass
+class TrainState:
+    """What training changes: the networks, their optimisers and the counters a checkpoint holds."""
+
+    generator: nn.Module  # DDP-wrapped under torchrun; unwrap() gives the module with clean keys
+    discriminator: nn.Module
+    loss_fn: nn.Module
+    ema: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    step: int = 0
+    best_psnr: float = -math.inf
+    psnr_state: dict[str, torch.Tensor] | None = None  # the PSNR generator, once the GAN phase has begun
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where this run writes, and what identifies it in every checkpoint and generator file."""
+
+    outdir: Path
+    loss_log: LossLog
+    key: dict[str, Any]
+    key_hash: str
+    meta: dict[str, Any]
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.outdir / "checkpoint.pt"
+
+
 def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tuple[str | Path, str | Path] | None = None,
              progress: bool = True) -> Path:  # fmt: skip
     """Train on the pair set in `pairs_dir` (lr/, hr/), monitoring PSNR on the optional (val LR folder,
     val HR folder); returns the path of generator.pt."""
     outdir = Path(outdir)
     # --- setup: processes, device, autocast, seed ---
+    run = setup(s)
+    pairs = dataclasses.replace(load_pair_folder(pairs_dir, s.scale), pin=run.device.type == "cuda")
+    check_crop(pairs, s.crop)
+    val = load_pairs(*val, s.scale) if val is not None else None
+
+    # --- build or resume ---
+    state = build_state(s, run)
+    total = s.psnr_iterations + s.gan_iterations
+    out = open_outputs(s, outdir, pairs_dir, pairs, run, state.loss_fn)
+    previous = previous_run(out.checkpoint, s, out.key, out.key_hash, run.device)
+    if previous is not None:
+        resume(state, previous)
+        log.info("resumed from %s at step %d of %d", out.checkpoint, state.step, total)
+    resumed_log = previous["loss_log"] if previous is not None else None
+    del previous  # its tensors are in the networks now; do not keep a second copy on the device
+    if run.world > 1:
+        ddp_ids = [run.device.index] if run.device.type == "cuda" else None
+        state.generator = nn.parallel.DistributedDataParallel(state.generator, device_ids=ddp_ids)
+        state.discriminator = nn.parallel.DistributedDataParallel(state.discriminator, device_ids=ddp_ids)
+    if run.writer:
+        start_outputs(s, out, state.step, resumed_log)
+        log.info("training %s on %d pairs from %s: %d PSNR + %d GAN steps on %s x%d, perceptual VGG19 weights: %s",
+                 s.model, len(pairs.stems), pairs_dir, s.psnr_iterations, s.gan_iterations, run.device, run.world,
+                 state.loss_fn.describe())  # fmt: skip
+    bar = progress_bar(total=total, initial=state.step, enabled=progress and run.writer, desc=f"{s.model} x{s.scale}")
+    guard = FiniteGuard(f"sr training ({s.model})", DIVERGENCE_KEYS)
+
+    # --- the loop: no host sync except on the steps that log or write ---
+    state.generator.train()
+    state.discriminator.train()
+    while state.step < total:
+        if state.step == s.psnr_iterations and s.gan_iterations > 0:
+            start_gan_phase(s, run, state, out, guard)
+        phase = "gan" if state.step >= s.psnr_iterations else "psnr"
+        lr_now = set_lr(s, state)
+        lr_batch, hr_batch = feed_data(s, run, pairs, state.step)
+        parts = optimize_parameters(s, run, state, lr_batch, hr_batch, guard)
+        state.step += 1
+        bar.update(1)
+
+        step = state.step
+        logging_step = step % s.log_interval == 0 or step == total
+        sample_step = step % s.sample_interval == 0 or step == total
+        saving = step % s.checkpoint_interval == 0 or step == total
+        if logging_step or sample_step or saving:
+            check_finite(guard, state)  # no NaN reaches a log line, a sample or a checkpoint
+        if run.writer and logging_step:
+            log_step(s, run, state, out, phase, lr_now, parts, val, bar)
+        if run.writer and sample_step:
+            sample_grid(published(s, state), val if val is not None else pairs, s, run.device,
+                        out.outdir / "samples" / f"step_{step:07d}.png")  # fmt: skip
+        if run.writer and saving:
+            save_state(s, state, out)
+        signum = stop_signal(run.world, run.device)
+        if signum and step < total:
+            check_finite(guard, state)
+            if run.writer and not saving:
+                save_state(s, state, out)
+            raise TrainingInterrupted("train-sr", signum, step, str(out.checkpoint))
+    bar.close()
+
+    # --- outputs: the PSNR and GAN generators, and their interpolation ---
+    check_finite(guard, state)
+    final = write_outputs(s, state, out) if run.writer else out.outdir / "generator.pt"
+    if run.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return final
+
+
+# ----------------------------------------------------------------------------- setup, build, resume
+def setup(s: SRSettings) -> Run:
+    """Processes (torchrun's environment), device, autocast and memory format."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     device = resolve_device(s.device)
@@ -246,185 +364,178 @@ def train_sr(s: SRSettings, pairs_dir: str | Path, outdir: str | Path, val: tupl
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     check_settings(s, world)
-    if s.amp == "none":
-        autocast = nullcontext()
-    else:
-        autocast = torch.autocast(device.type, dtype=AMP_DTYPES[s.amp])
-    # bf16 keeps float32's exponent range; only float16 gradients need loss scaling.
-    scaler = torch.amp.GradScaler(device.type) if s.amp == "fp16" else None
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # every step has the same crop shapes: time the conv algorithms once
+    autocast = nullcontext() if s.amp == "none" else torch.autocast(device.type, dtype=AMP_DTYPES[s.amp])
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    pairs = load_pair_folder(pairs_dir, s.scale)
-    check_crop(pairs, s.crop)
-    val = load_pairs(*val, s.scale) if val is not None else None
+    return Run(world, rank, device, autocast, memory_format, writer=rank == 0)
 
-    # --- build or resume ---
+
+def make_optimizers(s: SRSettings, generator: nn.Module, discriminator: nn.Module,
+                    lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:  # fmt: skip
+    return (torch.optim.Adam(generator.parameters(), lr, betas=s.betas),
+            torch.optim.Adam(discriminator.parameters(), lr, betas=s.betas))  # fmt: skip
+
+
+def build_state(s: SRSettings, run: Run) -> TrainState:
+    """Fresh networks (seeded by build_networks) on the device, the EMA, the PSNR phase's optimisers."""
     generator, discriminator, loss_fn = build_networks(s)
-    generator.to(device, memory_format=memory_format)
-    discriminator.to(device, memory_format=memory_format)
-    loss_fn.to(device)
+    generator.to(run.device, memory_format=run.memory_format)
+    discriminator.to(run.device, memory_format=run.memory_format)
+    loss_fn.to(run.device)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g, opt_d = make_optimizers(s, generator, discriminator, s.psnr_lr)
+    # bf16 keeps float32's exponent range; only float16 gradients need loss scaling.
+    scaler = torch.amp.GradScaler(run.device.type) if s.amp == "fp16" else None
+    return TrainState(generator, discriminator, loss_fn, ema, opt_g, opt_d, scaler)
 
-    def make_optimizers(lr: float) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        return (torch.optim.Adam(generator.parameters(), lr, betas=s.betas),
-                torch.optim.Adam(discriminator.parameters(), lr, betas=s.betas))  # fmt: skip
 
-    opt_g, opt_d = make_optimizers(s.psnr_lr)
-    step, best_psnr = 0, -math.inf
-    total = s.psnr_iterations + s.gan_iterations
-    checkpoint_path = outdir / "checkpoint.pt"
-    key = run_key(s, pairs, world, loss_fn.describe(), loss_fn.vgg_init())
-    key_hash = settings_hash(key)
-    psnr_state: dict[str, torch.Tensor] | None = None  # the PSNR generator, once the GAN phase has begun
-    state = previous_run(checkpoint_path, s, key, key_hash, device)
-    resumed_log = state["loss_log"] if state is not None else None
-    if state is not None:
-        generator.load_state_dict(state["generator"])
-        discriminator.load_state_dict(state["discriminator"])
-        ema.load_state_dict(state["ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        if scaler is not None and state["scaler"] is not None:
-            scaler.load_state_dict(state["scaler"])
-        step, best_psnr, psnr_state = state["step"], state["best_psnr"], state["psnr_generator"]
-        set_rng_states(state["rng"])
-        log.info("resumed from %s at step %d of %d", checkpoint_path, step, total)
-    del state  # its tensors are in the networks now; do not keep a second copy on the device
-    if world > 1:
-        ddp_ids = [device.index] if device.type == "cuda" else None
-        generator = nn.parallel.DistributedDataParallel(generator, device_ids=ddp_ids)
-        discriminator = nn.parallel.DistributedDataParallel(discriminator, device_ids=ddp_ids)
-    writer = rank == 0
+def resume(state: TrainState, checkpoint: dict[str, Any]) -> None:
+    """Continue exactly where the checkpoint's run stopped: weights, optimisers, counters, RNG states."""
+    state.generator.load_state_dict(checkpoint["generator"])
+    state.discriminator.load_state_dict(checkpoint["discriminator"])
+    state.ema.load_state_dict(checkpoint["ema"])
+    state.opt_g.load_state_dict(checkpoint["opt_g"])
+    state.opt_d.load_state_dict(checkpoint["opt_d"])
+    if state.scaler is not None and checkpoint["scaler"] is not None:
+        state.scaler.load_state_dict(checkpoint["scaler"])
+    state.step, state.best_psnr, state.psnr_state = checkpoint["step"], checkpoint["best_psnr"], checkpoint["psnr_generator"]
+    set_rng_states(checkpoint["rng"])
+
+
+def open_outputs(s: SRSettings, outdir: Path, pairs_dir: str | Path, pairs: PairSet, run: Run,
+                 loss_fn: nn.Module) -> Outputs:  # fmt: skip
+    key = run_key(s, pairs, run.world, loss_fn.describe(), loss_fn.vgg_init())
     fields = ["phase", "lr", *loss_fn.fields, "d_loss", "d_real", "d_fake", "val_psnr"]
-    loss_log = LossLog(outdir / "loss.csv", fields)
-    if writer:
-        outdir.mkdir(parents=True, exist_ok=True)
-        if resumed_log is not None:
-            loss_log.restore(resumed_log, step)
-        else:
-            remove_previous_outputs(outdir)
-            loss_log.start()
-        write_text_atomic(outdir / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
-        log.info("training %s on %d pairs from %s: %d PSNR + %d GAN steps on %s x%d, perceptual VGG19 weights: %s",
-                 s.model, len(pairs.stems), pairs_dir, s.psnr_iterations, s.gan_iterations, device, world,
-                 loss_fn.describe())  # fmt: skip
-
-    def weights(module: nn.Module) -> nn.Module:
-        """The weights we publish: the EMA when on."""
-        return ema if s.ema_decay > 0 else unwrap(module)
-
-    def save_state() -> None:
-        save_checkpoint(checkpoint_path, {
-            "generator": unwrap(generator).state_dict(), "discriminator": unwrap(discriminator).state_dict(),
-            "ema": ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-            "scaler": scaler.state_dict() if scaler is not None else None,
-            "schedule": "get_lr(settings, step): the learning rate is a function of the step alone",
-            "step": step, "best_psnr": best_psnr, "rng": rng_states(), "psnr_generator": psnr_state,
-            "loss_log": loss_log.snapshot(), "run_key": key, "settings_hash": key_hash,
-            "settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "vgg_init": loss_fn.vgg_init(),
-        })  # fmt: skip
-
     meta = {"settings": dataclasses.asdict(s), "vgg_weights": loss_fn.describe(), "vgg_init": loss_fn.vgg_init(),
-            "pairs": str(pairs_dir)}
-    bar = progress_bar(total=total, initial=step, enabled=progress and writer, desc=f"{s.model} x{s.scale}")
+            "pairs": str(pairs_dir)}  # fmt: skip
+    return Outputs(outdir, LossLog(outdir / "loss.csv", fields), key, settings_hash(key), meta)
 
-    guard = FiniteGuard(f"sr training ({s.model})", DIVERGENCE_KEYS)
 
-    def check_parameters() -> None:
-        guard.check(step, {"the generator": unwrap(generator), "the discriminator": unwrap(discriminator), "the EMA": ema})
+def start_outputs(s: SRSettings, out: Outputs, step: int, resumed_log: str | None) -> None:
+    """The loss log (restored from the checkpoint on a resume) and config.yaml; a fresh start
+    removes an earlier run's files first."""
+    out.outdir.mkdir(parents=True, exist_ok=True)
+    if resumed_log is not None:
+        out.loss_log.restore(resumed_log, step)
+    else:
+        remove_previous_outputs(out.outdir)
+        out.loss_log.start()
+    write_text_atomic(out.outdir / "config.yaml", yaml.safe_dump(_plain(dataclasses.asdict(s)), sort_keys=False))
 
-    # --- the loop ---
-    generator.train()
-    discriminator.train()
-    while step < total:
-        gan_phase = step >= s.psnr_iterations
-        if step == s.psnr_iterations and s.gan_iterations > 0:
-            # ESRGAN and BebyGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers.
-            check_parameters()
-            psnr_state = {k: v.detach().cpu().clone() for k, v in weights(generator).state_dict().items()}
-            if writer:
-                save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
-            unwrap(generator).load_state_dict(weights(generator).state_dict())
-            ema.load_state_dict(unwrap(generator).state_dict())
-            opt_g, opt_d = make_optimizers(s.gan_lr)
-        lr_now = get_lr(s, step)
-        for group in (*opt_g.param_groups, *opt_d.param_groups):
-            group["lr"] = lr_now
-        lr_batch, hr_batch = crop_batch(pairs, s.batch // world, s.crop, s.seed, step, rank)
-        lr_batch = lr_batch.to(device).contiguous(memory_format=memory_format)
-        hr_batch = hr_batch.to(device).contiguous(memory_format=memory_format)
 
-        opt_g.zero_grad(set_to_none=True)
-        with autocast:
-            sr_batch = generator(lr_batch)
-        if gan_phase:
-            real_in, fake_in = loss_fn.discriminator_inputs(sr_batch, hr_batch, lr_batch)
-            # The generator step must not update or synchronise the discriminator: use the bare module.
-            set_requires_grad(discriminator, False)
-            with autocast:
-                real_logits, fake_logits = judge(unwrap(discriminator), real_in, fake_in)
-                g_loss, parts = loss_fn.gan_phase(sr_batch, hr_batch, lr_batch, real_logits, fake_logits)
-        else:
-            g_loss, parts = loss_fn.psnr_phase(sr_batch, hr_batch, lr_batch)
-        guard.watch(generator_loss=g_loss)
-        guard.check(step + 1)  # one sync per step, which the loss log's .item() calls cost anyway
-        if scaler is not None:
-            scaler.scale(g_loss).backward()
-            scaler.step(opt_g)
-        else:
-            g_loss.backward()
-            opt_g.step()
-        if gan_phase:
-            parts |= discriminator_step(discriminator, opt_d, real_in, fake_in, autocast, scaler)
-            guard.watch(discriminator_loss=parts["d_loss"])
-        if scaler is not None:
-            scaler.update()  # once per iteration, after both optimisers (torch's multi-optimiser recipe)
-        ema_update(ema, unwrap(generator), ema_decay_at(s.ema_decay, step - (s.psnr_iterations if gan_phase else 0)))
-        step += 1
-        bar.update(1)
+# ----------------------------------------------------------------------------- the step
+def set_lr(s: SRSettings, state: TrainState) -> float:
+    lr_now = get_lr(s, state.step)
+    for group in (*state.opt_g.param_groups, *state.opt_d.param_groups):
+        group["lr"] = lr_now
+    return lr_now
 
-        if writer and (step % s.log_interval == 0 or step == total):
-            bar.set_postfix({k: f"{v:.4g}" for k, v in parts.items()}, refresh=False)
-            row = {"phase": "gan" if gan_phase else "psnr", "lr": lr_now, **parts}
-            if val is not None and (step % s.checkpoint_interval == 0 or step == total):
-                row["val_psnr"] = evaluate(weights(generator), val, s, device, autocast)
-                best_psnr = max(best_psnr, row["val_psnr"])
-            loss_log.write(step, row)
-        if writer and (step % s.sample_interval == 0 or step == total):
-            sample_grid(weights(generator), val if val is not None else pairs, s, device, outdir / "samples" / f"step_{step:07d}.png")
-        saving = step % s.checkpoint_interval == 0 or step == total
-        if saving or step % s.log_interval == 0:
-            check_parameters()  # no checkpoint or output holds NaN weights
-        if writer and saving:
-            save_state()
-        signum = stop_signal(world, device)
-        if signum and step < total:
-            check_parameters()
-            if writer and not saving:
-                save_state()
-            raise TrainingInterrupted("train-sr", signum, step, str(checkpoint_path))
-    bar.close()
 
-    # --- outputs: the PSNR and GAN generators, and their interpolation ---
-    final = outdir / "generator.pt"
-    check_parameters()
-    if writer:
-        if s.gan_iterations == 0:
-            save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"})
-            save_generator(final, weights(generator), {**meta, "phase": "psnr"})
-        else:
-            # From the checkpoint, not from generator_psnr.pt: a failed job's outputs may be gone.
-            save_generator(outdir / "generator_psnr.pt", weights(generator), {**meta, "phase": "psnr"}, state_dict=psnr_state)
-            save_generator(outdir / "generator_gan.pt", weights(generator), {**meta, "phase": "gan"})
-            gan_state = {k: v.detach().cpu() for k, v in weights(generator).state_dict().items()}
-            mixed = interpolate_state(psnr_state, gan_state, s.interpolation_alpha)
-            save_generator(final, weights(generator), {**meta, "phase": "interpolated",
-                           "interpolation_alpha": s.interpolation_alpha}, state_dict=mixed)  # fmt: skip
-        # A finished run leaves no checkpoint: a re-run (say, after a config change) trains anew.
-        checkpoint_path.unlink(missing_ok=True)
-        log.info("wrote %s (step %d)", final, step)
-    if world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+def feed_data(s: SRSettings, run: Run, pairs: PairSet, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """This step's crops (a function of seed, rank and step) on the device."""
+    lr_batch, hr_batch = crop_batch(pairs, s.batch // run.world, s.crop, s.seed, step, run.rank)
+    return to_device(lr_batch, run.device, run.memory_format), to_device(hr_batch, run.device, run.memory_format)
+
+
+def optimize_parameters(s: SRSettings, run: Run, state: TrainState, lr_batch: torch.Tensor, hr_batch: torch.Tensor,
+                        guard: FiniteGuard) -> dict[str, torch.Tensor]:  # fmt: skip
+    """One step: the generator's update, in the GAN phase the discriminator's, then the EMA's.
+    Returns the loss parts as device tensors; `guard` watches the losses on the device: no host sync."""
+    gan_phase = state.step >= s.psnr_iterations
+    state.opt_g.zero_grad(set_to_none=True)
+    with run.autocast:
+        sr_batch = state.generator(lr_batch)
+    if gan_phase:
+        real_in, fake_in = state.loss_fn.discriminator_inputs(sr_batch, hr_batch, lr_batch)
+        # The generator step must not update or synchronise the discriminator: use the bare module.
+        set_requires_grad(state.discriminator, False)
+        with run.autocast:
+            real_logits, fake_logits = judge(unwrap(state.discriminator), real_in, fake_in)
+            g_loss, parts = state.loss_fn.gan_phase(sr_batch, hr_batch, lr_batch, real_logits, fake_logits)
+    else:
+        g_loss, parts = state.loss_fn.psnr_phase(sr_batch, hr_batch, lr_batch)
+    guard.watch(generator_loss=g_loss)
+    if state.scaler is not None:
+        state.scaler.scale(g_loss).backward()
+        state.scaler.step(state.opt_g)
+    else:
+        g_loss.backward()
+        state.opt_g.step()
+    if gan_phase:
+        parts |= discriminator_step(state.discriminator, state.opt_d, real_in, fake_in, run.autocast, state.scaler)
+        guard.watch(discriminator_loss=parts["d_loss"])
+    if state.scaler is not None:
+        state.scaler.update()  # once per iteration, after both optimisers (torch's multi-optimiser recipe)
+    updates = state.step - (s.psnr_iterations if gan_phase else 0)
+    ema_update(state.ema, unwrap(state.generator), ema_decay_at(s.ema_decay, updates))
+    return parts
+
+
+def check_finite(guard: FiniteGuard, state: TrainState) -> None:
+    """The losses since the last check and every weight, in one sync (DivergedError otherwise)."""
+    guard.check(state.step, {"the generator": unwrap(state.generator), "the discriminator": unwrap(state.discriminator),
+                             "the EMA": state.ema})  # fmt: skip
+
+
+def published(s: SRSettings, state: TrainState) -> nn.Module:
+    """The weights we publish: the EMA when on."""
+    return state.ema if s.ema_decay > 0 else unwrap(state.generator)
+
+
+def start_gan_phase(s: SRSettings, run: Run, state: TrainState, out: Outputs, guard: FiniteGuard) -> None:
+    """ESRGAN and BebyGAN: the GAN phase starts from the PSNR-oriented model, with fresh optimisers."""
+    check_finite(guard, state)
+    state.psnr_state = {k: v.detach().cpu().clone() for k, v in published(s, state).state_dict().items()}
+    if run.writer:
+        save_generator(out.outdir / "generator_psnr.pt", published(s, state), {**out.meta, "phase": "psnr"})
+    unwrap(state.generator).load_state_dict(published(s, state).state_dict())
+    state.ema.load_state_dict(unwrap(state.generator).state_dict())
+    state.opt_g, state.opt_d = make_optimizers(s, state.generator, state.discriminator, s.gan_lr)
+
+
+# ----------------------------------------------------------------------------- writing
+def log_step(s: SRSettings, run: Run, state: TrainState, out: Outputs, phase: str, lr_now: float,
+             parts: dict[str, torch.Tensor], val: PairSet | None, bar) -> None:  # fmt: skip
+    """A loss log row (the losses' one sync), with the validation PSNR on checkpoint steps."""
+    values = to_host(parts)
+    bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()}, refresh=False)
+    row = {"phase": phase, "lr": lr_now, **values}
+    if val is not None and (state.step % s.checkpoint_interval == 0 or state.step == s.psnr_iterations + s.gan_iterations):
+        row["val_psnr"] = evaluate(published(s, state), val, s, run.device, run.autocast)
+        state.best_psnr = max(state.best_psnr, row["val_psnr"])
+    out.loss_log.write(state.step, row)
+
+
+def save_state(s: SRSettings, state: TrainState, out: Outputs) -> None:
+    save_checkpoint(out.checkpoint, {
+        "generator": unwrap(state.generator).state_dict(), "discriminator": unwrap(state.discriminator).state_dict(),
+        "ema": state.ema.state_dict(), "opt_g": state.opt_g.state_dict(), "opt_d": state.opt_d.state_dict(),
+        "scaler": state.scaler.state_dict() if state.scaler is not None else None,
+        "schedule": "get_lr(settings, step): the learning rate is a function of the step alone",
+        "step": state.step, "best_psnr": state.best_psnr, "rng": rng_states(), "psnr_generator": state.psnr_state,
+        "loss_log": out.loss_log.snapshot(), "run_key": out.key, "settings_hash": out.key_hash,
+        "settings": dataclasses.asdict(s), "vgg_weights": out.meta["vgg_weights"], "vgg_init": out.meta["vgg_init"],
+    })  # fmt: skip
+
+
+def write_outputs(s: SRSettings, state: TrainState, out: Outputs) -> Path:
+    """generator_psnr.pt, generator_gan.pt and generator.pt (their interpolation); then the
+    checkpoint goes: a re-run (say, after a config change) trains anew."""
+    final, weights, meta = out.outdir / "generator.pt", published(s, state), out.meta
+    if s.gan_iterations == 0:
+        save_generator(out.outdir / "generator_psnr.pt", weights, {**meta, "phase": "psnr"})
+        save_generator(final, weights, {**meta, "phase": "psnr"})
+    else:
+        # From the checkpoint, not from generator_psnr.pt: a failed job's outputs may be gone.
+        save_generator(out.outdir / "generator_psnr.pt", weights, {**meta, "phase": "psnr"}, state_dict=state.psnr_state)
+        save_generator(out.outdir / "generator_gan.pt", weights, {**meta, "phase": "gan"})
+        gan_state = {k: v.detach().cpu() for k, v in weights.state_dict().items()}
+        mixed = interpolate_state(state.psnr_state, gan_state, s.interpolation_alpha)
+        save_generator(final, weights, {**meta, "phase": "interpolated", "interpolation_alpha": s.interpolation_alpha},
+                       state_dict=mixed)  # fmt: skip
+    out.checkpoint.unlink(missing_ok=True)
+    log.info("wrote %s (step %d)", final, state.step)
     return final
 
 

@@ -2,7 +2,8 @@
 
 A diverged run must not write weights or checkpoints full of NaN that later stages would turn
 into black images: `FiniteGuard` watches the losses (on the device, without a sync per step)
-and checks them, and the parameters, whenever the loop asks, raising `DivergedError`, which
+and checks them, and the parameters, whenever the loop asks (in one sync: the loops ask when they
+log or write), raising `DivergedError`, which
 names the stage, the step and the config keys to lower.
 
 SLURM ends a job at its time limit with SIGTERM (then SIGKILL); `StopSignals` turns SIGTERM and
@@ -53,30 +54,49 @@ class FiniteGuard:
 
     def check(self, step: int, modules: Mapping[str, torch.nn.Module] | None = None) -> None:
         """Raise DivergedError if a watched loss since the last check, or a parameter of `modules`,
-        is not finite."""
-        bad = [name for name, flag in self.flags.items() if not bool(flag)]
-        for name, module in (modules or {}).items():
-            count = non_finite_parameters(module.parameters())
-            if count:
-                bad.append(f"{count} parameter values of {name}")
+        is not finite. One host sync for all of them, however many losses and modules."""
+        modules = modules or {}
+        values = _to_host([*(~flag if _is_tensor(flag) else not flag for flag in self.flags.values()),
+                           *(non_finite_count(module.parameters()) for module in modules.values())])  # fmt: skip
+        bad = [name for name, value in zip(self.flags, values) if value]
+        bad += [f"{value} parameter values of {name}" for name, value in zip(modules, values[len(self.flags) :]) if value]
         if bad:
-            when = f"at step {step}" if step - self.last_checked <= 1 else f"between steps {self.last_checked + 1} and {step}"
+            first = self.last_checked + 1
+            when = f"at step {step}" if step - self.last_checked <= 1 else f"between steps {first} and {step}"
             raise DivergedError(f"{self.stage} diverged {when}: {', '.join(bad)} became NaN or infinite; "
                                 f"lower {self.advice} and train again")  # fmt: skip
         self.flags.clear()
         self.last_checked = step
 
 
+def _is_tensor(value: object) -> bool:
+    import torch
+
+    return isinstance(value, torch.Tensor)
+
+
+def _to_host(values: list) -> list[int]:
+    """Python ints of a list of device scalars (bools, counts) and Python numbers, in one sync."""
+    import torch
+
+    tensors = [value for value in values if _is_tensor(value)]
+    if not tensors:
+        return [int(value) for value in values]
+    device = tensors[0].device
+    fetched = iter(torch.stack([t.to(device, torch.int64).reshape(()) for t in tensors]).tolist())
+    return [next(fetched) if _is_tensor(value) else int(value) for value in values]
+
+
 def _finite_number(value: float) -> bool:
     return value == value and abs(value) != float("inf")
 
 
-def non_finite_parameters(parameters: Iterable[torch.Tensor]) -> int:
-    """How many parameter values are NaN or infinite (one sync)."""
+def non_finite_count(parameters: Iterable[torch.Tensor]) -> torch.Tensor | int:
+    """How many parameter values are NaN or infinite, as a device scalar (no sync); 0 for none."""
     import torch
 
     counts = [(~torch.isfinite(p.detach())).sum() for p in parameters if p.is_floating_point()]
-    return int(torch.stack(counts).sum()) if counts else 0
+    return torch.stack(counts).sum() if counts else 0
 
 
 _active: "StopSignals | None" = None
