@@ -7,7 +7,7 @@
 - `gan_phase(sr, hr, lr, real_logits, fake_logits)` -> (loss, parts): the generator loss of the
   GAN phase, given the discriminator's logits for those inputs.
 
-`fields` names the parts, for the loss log; `from_settings(s)` builds the object from the
+`fields` names the parts (detached tensors, synced to the host only when logged); `from_settings(s)` builds the object from the
 trainer's SRSettings (each model reads its own keys). Losses are computed in float32 whatever the autocast
 dtype: L1 of bf16 differences loses the small values that matter late in training.
 """
@@ -100,7 +100,7 @@ class ESRGANLoss(nn.Module):
     def vgg_init(self) -> str:
         return self.perceptual.init if self.perceptual is not None else "none"
 
-    def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def psnr_phase(self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         loss = F.l1_loss(sr.float(), hr.float())
         return loss, {"l_pix": loss.detach()}
 
@@ -127,7 +127,7 @@ class ESRGANLoss(nn.Module):
 
     def gan_phase(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         l_pix = F.l1_loss(self.low_band(sr.float()), self.low_band(hr.float()))
         l_percep = self.perceptual_loss(sr, hr)
         l_gan = relativistic_g_loss(real_logits.detach(), fake_logits)
@@ -190,7 +190,7 @@ class BebyGANLoss(ESRGANLoss):
 
     def gan_phase(
         self, sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         l_bb = best_buddy_loss(sr, hr, self.alpha, self.beta)
         l_bp = back_projection_loss(sr, lr, self.scale)
         l_percep = self.perceptual(sr, hr) if self.perceptual is not None else sr.new_zeros((), dtype=torch.float32)
