@@ -7,8 +7,8 @@
 - `gan_phase(sr, hr, lr, real_logits, fake_logits)` -> (loss, parts): the generator loss of the
   GAN phase, given the discriminator's logits for those inputs.
 
-`fields` names the parts (detached tensors, synced to the host only when logged); `from_settings(s)` builds the object from the
-trainer's SRSettings (each model reads its own keys). Losses are computed in float32 whatever the autocast
+`fields` names the parts (detached tensors, synced to the host only when logged);
+`from_settings(s)` builds the object from the trainer's SRSettings (each model reads its own keys). Losses are computed in float32 whatever the autocast
 dtype: L1 of bf16 differences loses the small values that matter late in training.
 """
 
