@@ -107,6 +107,28 @@ def test_generator_keeps_size_and_range():
     assert torch.equal(DSGANGenerator(channels=8, blocks=2, skip=True)(image), image)
 
 
+@pytest.mark.parametrize("filter_kind", ["box", "gaussian"])
+def test_high_band_residual_cannot_tint_or_shade(filter_kind):
+    """generator_residual high: whatever the weights, a tint (a bias on the residual) or a slow
+    shading change never reaches the output; the same network adding its full residual shifts it."""
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 48, 40)
+    networks = {band: DSGANGenerator(channels=8, blocks=1, skip=True, noise_channels=1, residual_band=band,
+                                     filter=filter_kind, filter_size=5) for band in ("high", "full")}  # fmt: skip
+    with torch.no_grad():
+        for network in networks.values():
+            torch.manual_seed(1)
+            for weight in (network.tail.weight, network.tail.bias):
+                weight.copy_(0.05 * torch.randn_like(weight))
+            network.tail.bias.add_(torch.tensor([0.2, -0.1, 0.05]))  # a strong tint
+    high, full = (networks[band](image) - image for band in ("high", "full"))
+    assert high.mean(dim=(2, 3)).abs().max() < 2e-3  # no colour shift (borders: reflect padding)
+    assert full.mean(dim=(2, 3)).abs().max() > 0.1
+    assert high.std() > 0.01  # it still adds detail: the high band of what it makes
+    with pytest.raises(ValueError, match="residual_band"):
+        DSGANGenerator(skip=True, residual_band="low")
+
+
 # ----------------------------------------------------------------------------- training
 def read_log(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
@@ -134,7 +156,7 @@ def test_training_writes_model_log_and_samples_and_round_trips(folders, tmp_path
     # Round trip: the loaded generator has the trained (non-default) architecture and weights.
     generator = load_degrader(out, "cpu")
     assert not generator.training
-    reference = DSGANGenerator(channels=8, blocks=1, skip=True)
+    reference = DSGANGenerator(channels=8, blocks=1, skip=True, residual_band=TINY.generator_residual)
     reference.load_state_dict(state["generator"])
     image = read_image(next(source.iterdir())).pixels
     expected = reference(to_tensor(image)).clamp(0, 1)[0].permute(1, 2, 0).detach().numpy()
@@ -345,8 +367,8 @@ def test_adds_almost_no_noise_for_a_clean_target(domains, tmp_path):
 KERNEL_NOISE_SIGMA = 0.04
 # The demo's degrader settings (config.yaml): a noise input, the noise-matched step published.
 DEMO_LIKE = dataclasses.replace(
-    BEHAVIOUR, weight_gan=0.02, generator_noise_channels=1, select="noise", select_every=20, source="kernel",
-    vgg_layer="conv2_2",
+    BEHAVIOUR, weight_gan=0.02, generator_noise_channels=1, generator_residual="high", select="noise", select_every=20,
+    source="kernel", vgg_layer="conv2_2",
 )  # fmt: skip
 
 

@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "dsgan-degrader"
 # Keys that change the networks' shapes: a checkpoint with other values cannot be loaded.
-ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip", "generator_noise_channels",
-                     "discriminator_channels", "filter", "filter_size")  # fmt: skip
+ARCHITECTURE_KEYS = ("generator_channels", "generator_blocks", "generator_skip", "generator_residual",
+                     "generator_noise_channels", "discriminator_channels", "filter", "filter_size")  # fmt: skip
 # Keys that only say how often to write things: changing them does not spoil a resume.
 BOOKKEEPING_KEYS = ("checkpoint_every", "log_every", "resume")
 LOG_FIELDS = ["loss_d", "loss_g", "color", "perceptual", "gan", "d_real", "d_fake", "lr", "noise_ratio"]
@@ -78,6 +78,7 @@ class DegraderSettings(StageSettings):
     generator_channels: int
     generator_blocks: int
     generator_skip: bool
+    generator_residual: str  # with skip: the network's whole output added to the input, or its high band
     generator_noise_channels: int
     discriminator_channels: int
     vgg_layer: str
@@ -100,6 +101,10 @@ def build_generator(architecture: Mapping[str, Any]) -> DSGANGenerator:
         blocks=architecture["generator_blocks"],
         skip=architecture["generator_skip"],
         noise_channels=architecture.get("generator_noise_channels", 0),
+        # Checkpoints from before the choice existed added the whole residual.
+        residual_band=architecture.get("generator_residual", "full"),
+        filter=architecture["filter"],
+        filter_size=architecture["filter_size"],
     )
 
 

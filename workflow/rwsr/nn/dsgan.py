@@ -36,6 +36,12 @@ class DSGANGenerator(nn.Module):
             must be learnt from the colour loss. True: output = input + network, so an untrained
             generator already passes the image through; this converges in far fewer
             iterations, which is what a CPU demo can afford.
+        residual_band: with skip, "full" adds the network's whole output to the input; "high"
+            adds only its high band (`high_pass` with `filter` and `filter_size`, the frequency
+            split the discriminator and the colour loss use), so the output keeps the input's
+            colours and shading by construction: a constant or slowly varying residual (a tint,
+            a shading change) has no high band. The colour loss asks for the same but trades it
+            against the GAN term, and a GAN term weighted up for a short run tints the output.
         noise_channels: 0 (paper's code): the degradation is a deterministic function of the
             image content, so on a flat clean region the generator can only amplify what little
             texture is there, and sensor noise is learnt slowly or not at all. N > 0 appends N
@@ -43,9 +49,13 @@ class DSGANGenerator(nn.Module):
             network shapes into the target's noise (level, colour correlation, grain size).
     """
 
-    def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False, noise_channels: int = 0):
+    def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False, noise_channels: int = 0,
+                 residual_band: str = "full", filter: str = "box", filter_size: int = 5):  # fmt: skip
         super().__init__()
+        if residual_band not in ("full", "high"):
+            raise ValueError(f"residual_band must be 'full' or 'high', got {residual_band!r}")
         self.skip = skip
+        self.residual_band, self.filter, self.filter_size = residual_band, filter, filter_size
         self.noise_channels = noise_channels
         # Gain on the residual (skip only): 1 while training; a calibration may set it afterwards
         # so that the output's noise level matches a target (rwsr.degrader.selection).
@@ -64,7 +74,11 @@ class DSGANGenerator(nn.Module):
             noise = torch.randn(x.shape[0], self.noise_channels, *x.shape[2:], device=x.device, dtype=x.dtype)
             inputs = torch.cat([x, noise], dim=1)
         residual = self.tail(self.blocks(self.head(inputs)))
-        return x + self.residual_scale * residual if self.skip else torch.sigmoid(residual)
+        if not self.skip:
+            return torch.sigmoid(residual)
+        if self.residual_band == "high":
+            residual = high_pass(residual, self.filter, self.filter_size)
+        return x + self.residual_scale * residual
 
 
 class DSGANDiscriminator(nn.Module):
