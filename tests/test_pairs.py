@@ -184,6 +184,35 @@ def test_fidelity_table_compares_noise_and_warns_when_it_is_off(tmp_path, hr_dir
     assert float(table["noise_sigma"]["real"]) == pytest.approx(0.04, rel=0.15)
     assert float(table["noise_sigma"]["ratio"]) < 0.5  # blurred clean pairs carry none of the real noise
     assert "SYNTHESIZED NOISE DOES NOT MATCH" in caplog.text
+    assert float(table["colour_shift"]["synthesized"]) < 1e-3 and "IS TINTED" not in caplog.text
+
+
+def test_fidelity_flags_a_degradation_that_tints(tmp_path, caplog):
+    """The colour shift compares each synthesized image with itself before noise and compression:
+    clipped zero-mean noise and JPEG stay under the limit, a red shift (a degrader once made one)
+    does not."""
+    from rwsr.ops.degradation import add_gaussian_noise
+    from rwsr.ops.jpeg import Compression
+    from rwsr.pairs.fidelity import COLOUR_SHIFT_LIMIT, FidelityRecorder
+
+    rng = np.random.default_rng(2)
+    real = tmp_path / "real"
+    write_image(real / "r.png", rng.random((48, 48, 3)).astype(np.float32))
+    # Dark and bright regions, where clipping biases zero-mean noise the most.
+    clean = [np.clip(cv2.GaussianBlur(rng.random((96, 96, 3)).astype(np.float32), (0, 0), 3) * 3 - 1, 0, 1) for _ in range(3)]
+    honest, tinting = FidelityRecorder(), FidelityRecorder()
+    for image in clean:
+        noisy, quality = Compression((70,)).apply(add_gaussian_noise(image, 0.03, rng), rng)
+        honest.add(noisy, quality, image)
+        tinted = noisy.copy()
+        tinted[..., 0] = np.clip(tinted[..., 0] - 0.025, 0, 1)
+        tinting.add(tinted, quality, image)
+    rows = {row["quantity"]: row for row in honest.write(tmp_path / "honest.csv", real)}
+    assert rows["colour_shift"]["synthesized"] < 0.5 * COLOUR_SHIFT_LIMIT
+    assert "IS TINTED" not in caplog.text
+    rows = {row["quantity"]: row for row in tinting.write(tmp_path / "tinting.csv", real)}
+    assert rows["colour_shift"]["synthesized"] > 1.5 * COLOUR_SHIFT_LIMIT
+    assert "IS TINTED" in caplog.text
 
 
 def test_bicubic_pairs_use_matlab_downscaling(tmp_path, hr_dir):

@@ -23,7 +23,7 @@ from rwsr.io.images import discover_images, read_image
 DPI = 100
 FIGURE_WIDTH = 12
 # fidelity.csv quantities shown under the degradation crops, in this order.
-FIDELITY_LINES = ("noise_sigma", "high_frequency_energy", "jpeg_quality", "kernel_error_mean")
+FIDELITY_LINES = ("noise_sigma", "high_frequency_energy", "colour_shift", "jpeg_quality", "kernel_error_mean")
 
 
 def pyplot():

@@ -2,7 +2,9 @@
 
 The sets hold different photos, so each quantity is blind to content: a noise level from weakly
 textured patches, the high-frequency energy, the JPEG qualities; and, where the hidden kernels
-are known (the demo), each estimated kernel's distance to the truth.
+are known (the demo), each estimated kernel's distance to the truth. One quantity compares each
+synthesized image with itself instead: the colour shift of its noise and compression steps, which
+a real camera's noise does not make.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ log = logging.getLogger(__name__)
 FIDELITY_FIELDS = ("quantity", "synthesized", "real", "ratio", "note")
 # Synthesized noise within this factor of the real one counts as matched; outside it, a warning.
 NOISE_RATIO_RANGE = (0.75, 1.33)
+# Mean colour change (largest channel, [0, 1] units) that the noise and compression steps may make
+# to an image: zero-mean noise clipped at black or white and JPEG's chroma rounding stay well under
+# it; a degrader that tints passes it (the demo's once shifted red by 0.028), and SR trained on
+# its pairs learns the opposite tint.
+COLOUR_SHIFT_LIMIT = 0.01
 
 
 def kernel_error(estimate: np.ndarray, truth: np.ndarray) -> float:
@@ -54,11 +61,14 @@ class FidelityRecorder:
         self.noise: list[float] = []
         self.energy: list[float] = []
         self.qualities: list[int] = []
+        self.colour_shifts: list[float] = []
         self.count = 0
 
-    def add(self, lr: np.ndarray, quality: int | str | None) -> None:
+    def add(self, lr: np.ndarray, quality: int | str | None, clean: np.ndarray) -> None:
+        """One synthesized LR image, with its quality and the same image before noise and compression."""
         self.noise.append(noise_sigma(lr))
         self.energy.append(high_frequency_energy(lr))
+        self.colour_shifts.append(colour_shift(lr, clean))
         self.count += 1
         if quality not in (None, ""):
             self.qualities.append(int(quality))
@@ -75,6 +85,10 @@ class FidelityRecorder:
             {"quantity": "high_frequency_energy", "synthesized": synth_energy, "real": real_energy,
              "ratio": ratio(synth_energy, real_energy), "note": "std of image minus its Gaussian blur (sigma 1.5), mean over images"},
         ]  # fmt: skip
+        shift = float(np.mean(self.colour_shifts))
+        rows.append({"quantity": "colour_shift", "synthesized": shift, "real": "", "ratio": "",
+                     "note": "largest per-channel change of the mean colour made by the noise and compression steps "
+                             "(synthesized LR minus the same image before them), mean over images"})  # fmt: skip
         real_jpeg = [q for q in (real_qualities or []) if q is not None]
         rows.append({"quantity": "jpeg_quality", "synthesized": np.mean(self.qualities) if self.qualities else "",
                      "real": np.mean(real_jpeg) if real_jpeg else "", "ratio": "",
@@ -95,9 +109,18 @@ class FidelityRecorder:
             log.warning("!!! SYNTHESIZED NOISE DOES NOT MATCH THE REAL LR: noise level %.4f against %.4f (ratio %.2f, "
                         "outside %.2f-%.2f); SR trained on these pairs will not denoise like the real photos need. "
                         "See %s", synth_noise, real_noise, noise_ratio, low, high, path)  # fmt: skip
-        log.info("fidelity: noise %.4f vs real %.4f (x%.2f), high-frequency energy %.4f vs %.4f (x%.2f)",
-                 synth_noise, real_noise, noise_ratio, synth_energy, real_energy, ratio(synth_energy, real_energy))  # fmt: skip
+        if shift > COLOUR_SHIFT_LIMIT:
+            log.warning("!!! THE SYNTHESIZED LR IS TINTED: its noise and compression steps shift the mean colour by "
+                        "%.4f (above %.2f); SR trained on these pairs learns the opposite tint. See %s",
+                        shift, COLOUR_SHIFT_LIMIT, path)  # fmt: skip
+        log.info("fidelity: noise %.4f vs real %.4f (x%.2f), high-frequency energy %.4f vs %.4f (x%.2f), colour shift %.4f",
+                 synth_noise, real_noise, noise_ratio, synth_energy, real_energy, ratio(synth_energy, real_energy), shift)  # fmt: skip
         return rows
+
+
+def colour_shift(image: np.ndarray, before: np.ndarray) -> float:
+    """Largest absolute change of a channel's mean between two HxWx3 images of one scene."""
+    return float(np.abs(image.mean(axis=(0, 1)) - before.mean(axis=(0, 1))).max())
 
 
 def format_cell(value) -> str:

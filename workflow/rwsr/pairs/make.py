@@ -152,18 +152,20 @@ class Synthesis:
     compression: Compression
     pool: KernelPool | None = None  # None: MATLAB bicubic downscaling
 
-    def degrade(self, hr: np.ndarray, kernel_index: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
-        """The LR of a whole HR image (a multiple of scale) and its pairs.csv fields."""
+    def degrade(self, hr: np.ndarray, kernel_index: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:  # fmt: skip
+        """The LR of a whole HR image (a multiple of scale), the same LR before noise and
+        compression (what fidelity compares the colours with), and its pairs.csv fields."""
         if self.pool is not None:
-            lr = blur_subsample(hr, self.pool.kernels[kernel_index], self.scale)
+            clean = blur_subsample(hr, self.pool.kernels[kernel_index], self.scale)
             kernel_name = self.pool.names[kernel_index]
         else:
-            lr, kernel_name, kernel_index = np.clip(imresize_array(hr, 1.0 / self.scale), 0.0, 1.0), "bicubic", -1
-        lr, noise_detail = self.noise.apply(lr, rng)
+            clean, kernel_name, kernel_index = np.clip(imresize_array(hr, 1.0 / self.scale), 0.0, 1.0), "bicubic", -1
+        lr, noise_detail = self.noise.apply(clean, rng)
         lr, quality = self.compression.apply(lr, rng)
         fields = {"kernel": kernel_name, "kernel_index": kernel_index, "noise": self.noise.kind,
                   "noise_detail": noise_detail, "jpeg_quality": "" if quality is None else quality}  # fmt: skip
-        return lr, fields
+        return lr, clean, fields
 
 
 def configured_synthesis(config: Mapping[str, Any], kernel_pool: str | Path | None, degrader: str | Path | None,
@@ -217,7 +219,8 @@ def make_pairs(
 
     With `real_lr_dir`, also outdir/fidelity.csv: how close the synthesized LR is to the real
     LR (noise level, high-frequency energy, JPEG quality; kernel errors against `true_kernels`,
-    a degradations.csv, when the truth is known)."""
+    a degradations.csv, when the truth is known) and the colour shift of the noise and
+    compression steps."""
     settings, scale, seed = config["pairs"], config["scale"], config["seed"]
     outdir = Path(outdir)
     if settings["tile"] % scale:
@@ -234,8 +237,8 @@ def make_pairs(
         hr = crop_to_multiple(read_image(path).pixels, scale)
         for sample in range(settings["samples_per_image"]):
             rng = np.random.default_rng([seed, STAGE_STREAM, image_index, sample])
-            lr, fields = synthesis.degrade(hr, next(draws) if draws is not None else -1, rng)
-            fidelity.add(lr, fields["jpeg_quality"])
+            lr, clean, fields = synthesis.degrade(hr, next(draws) if draws is not None else -1, rng)
+            fidelity.add(lr, fields["jpeg_quality"], clean)
             for tile_index, (hr_tile, lr_tile) in enumerate(aligned_tiles(hr, lr, settings["tile"], scale)):
                 pair = f"{stem}_t{tile_index:03d}_s{sample}"
                 write_image(outdir / "hr" / f"{pair}.png", hr_tile)
