@@ -6,7 +6,7 @@ mode is only worth using when it moves the FID by < 1% relative). Random Incepti
 He init (the offline default), 128-px crops of scikit-image photos resized to 299 as pytorch-fid
 does; modes are interleaved, best of `--repeats`, so a busy machine hurts them alike.
 
-    python bench/bench_fid.py [--crops 100] [--threads 2] [--repeats 3]
+    python bench/bench_fid.py [--crops 100] [--threads 2] [--repeats 3] [--compiled]
 """
 
 from __future__ import annotations
@@ -45,6 +45,30 @@ def features(model: FIDInception, crops: np.ndarray, batch: int, channels_last: 
     return np.concatenate(out)
 
 
+def compiled_modes(model: FIDInception, example: np.ndarray) -> dict[str, tuple[torch.nn.Module, float]]:
+    """Float32 graph-level alternatives to eager mode, each with its build time (one process pays
+    it once per model; the first call of a compiled model builds it)."""
+    import torch._inductor.config as inductor_config
+
+    out = {}
+    x = torch.from_numpy(example)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        frozen = torch.jit.freeze(torch.jit.trace(model, x, check_trace=False))
+        frozen(x)
+        out["fp32 TorchScript frozen batch 25"] = (frozen, time.perf_counter() - start)
+        start = time.perf_counter()
+        packed = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x, check_trace=False)))
+        packed(x)
+        out["fp32 TorchScript optimize_for_inference"] = (packed, time.perf_counter() - start)
+        inductor_config.freezing = True
+        start = time.perf_counter()
+        compiled = torch.compile(model)
+        compiled(x)
+        out["fp32 torch.compile (inductor) batch 25"] = (compiled, time.perf_counter() - start)
+    return out
+
+
 def fid(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_moments(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
@@ -54,11 +78,14 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time TorchScript freezing (BatchNorm folded into the convolutions, oneDNN "
+                             "pre-packed weights) and torch.compile (inductor, freezing), after building each")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     clean, noisy = photo_crops(args.crops, 128, 0.0, 0), photo_crops(args.crops, 128, 0.05, 0)
-    plain = FIDInception("random", seed=0)
-    fast = FIDInception("random", seed=0).to(memory_format=torch.channels_last)
+    plain = FIDInception("random", seed=0).eval()
+    fast = FIDInception("random", seed=0).eval().to(memory_format=torch.channels_last)
     modes = {
         "fp32 NCHW batch 25 (before)": (plain, 25, False, False),
         "fp32 NCHW batch 50": (plain, 50, False, False),
@@ -67,6 +94,10 @@ def main() -> None:
         "bf16 channels_last batch 25": (fast, 25, True, True),
         "bf16 channels_last batch 50": (fast, 50, True, True),
     }
+    if args.compiled:
+        for name, (model, seconds) in compiled_modes(plain, clean[:25]).items():
+            print(f"{name}: built in {seconds:.1f} s")
+            modes[name] = (model, 25, False, False)
     best = {name: float("inf") for name in modes}
     for _ in range(args.repeats):
         for name, (model, batch, channels_last, bf16) in modes.items():
