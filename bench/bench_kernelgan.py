@@ -20,6 +20,7 @@ iterations), and seconds per image.
     python bench/bench_kernelgan.py --photos 6 --seeds 3
     python bench/bench_kernelgan.py --orient mirror # the photos flipped left-right: does a lean turn with them?
     python bench/bench_kernelgan.py --speed         # seconds per image, one image at a time, then batched
+    python bench/bench_kernelgan.py --size          # does the estimate's size follow the truth's?
     python bench/bench_kernelgan.py --discrimination 45 --photo-names camera   # can D see the blur?
 """
 
@@ -152,6 +153,35 @@ def speed(settings: KernelGANSettings, device: torch.device, photos: list[str]) 
     print(f"batched ({count} images in one run): {batched / count:.1f} s per image; speed-up x{sum(single) / batched:.2f}")
 
 
+def kernel_variance(kernel: np.ndarray) -> float:
+    """Total second moment about the centre of mass (trace of the covariance), pixels squared."""
+    k = kernel / kernel.sum()
+    rows, cols = np.indices(k.shape)
+    mean_r, mean_c = (k * rows).sum(), (k * cols).sum()
+    return float((k * ((rows - mean_r) ** 2 + (cols - mean_c) ** 2)).sum())
+
+
+def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.device, batch: int) -> None:
+    """Does the estimate's size follow the truth? Isotropic blurs of sigma 0.8, 1.2, 1.6 on each
+    photo: a size-aware estimator's variance grows with the truth's (slope 1); one that settles at
+    a size of its own has a flat slope, whatever its margin over bicubic."""
+    sigmas = (0.8, 1.2, 1.6)
+    jobs = [(name, sigma, anisotropic_gaussian_kernel(13, sigma, sigma, 0.0, scale=2)) for name in photos for sigma in sigmas]
+    lrs = {name: load(name) for name in photos}
+    estimates = []
+    for start in range(0, len(jobs), batch):
+        chunk = jobs[start : start + batch]
+        raw = train_batch([blur_subsample(lrs[name], truth, 2) for name, _, truth in chunk],
+                          [1000 * (start + i) for i in range(len(chunk))], settings, device)  # fmt: skip
+        estimates += [post_process(kernel, settings.keep_largest) for kernel in raw]
+    truths = np.array([kernel_variance(truth) for _, _, truth in jobs])
+    found = np.array([kernel_variance(estimate) for estimate in estimates])
+    for (name, sigma, _), true_var, est_var in zip(jobs, truths, found):
+        print(f"{name:22s} sigma {sigma:.1f}: true variance {true_var:5.2f}, estimated {est_var:5.2f} (x{est_var / true_var:.2f})")
+    slope = np.polyfit(truths, found, 1)[0]
+    print(f"slope of estimated on true variance: {slope:.2f} (1 = follows the size; 0 = ignores it)")
+
+
 def discrimination(photo: str, angle: float, settings: KernelGANSettings, device: torch.device) -> None:
     """How well D tells real LR crops from G's outputs when G is frozen to a given kernel: the
     true one, the true one turned 90 degrees, an isotropic one, bicubic. A D that sees the blur
@@ -188,6 +218,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--orient", choices=("transpose", "mirror"), help="swap each photo's x and y, or flip its x (see load)")
     parser.add_argument("--speed", action="store_true", help="time one image at a time and batched instead of the battery")
+    parser.add_argument("--size", action="store_true", help="instead of the battery: isotropic blurs of three sizes per photo")
     parser.add_argument("--discrimination", type=float, metavar="ANGLE",
                         help="instead of the battery: D's loss against G frozen to the true and to wrong kernels (first photo)")
     args = parser.parse_args()
@@ -200,6 +231,9 @@ def main() -> None:
     photos = args.photo_names or list(PHOTOS[: args.photos])
     if args.speed:
         speed(settings, device, photos)
+        return
+    if args.size:
+        size_battery(photos, settings, device, args.batch)
         return
     if args.discrimination is not None:
         discrimination(photos[0], args.discrimination, settings, device)
