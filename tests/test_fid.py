@@ -360,3 +360,16 @@ def test_the_end_of_run_summary_flags_every_random_backbone(tmp_path):
     write_rows(tmp_path / "fid.csv", [row("esrgan", "pipeline", backbone="pretrained", lpips_backbone="pretrained",
                                           vgg_backbone="none")])  # fmt: skip
     assert "RANDOM" not in summary_text(tmp_path)
+
+
+def test_the_end_of_run_summary_shows_each_pair_sets_noise_and_colour_shift(tmp_path):
+    from rwsr.evaluate.summary import summary_text
+
+    write_rows(tmp_path / "fid.csv", [row("esrgan", "pipeline")])
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "pairs" / "fidelity.csv").write_text(
+        "quantity,synthesized,real,ratio,note\nnoise_sigma,0.0115,0.0125,0.92,n\ncolour_shift,0.0281,,,n\n"
+    )
+    text = summary_text(tmp_path)
+    line = next(line for line in text.splitlines() if line.startswith("pipeline "))
+    assert line.split() == ["pipeline", "0.0115", "0.0125", "0.92", "0.0281"]

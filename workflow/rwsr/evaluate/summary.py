@@ -50,7 +50,7 @@ def format_rows(rows: list[dict[str, str]], columns: tuple[str, ...]) -> str:
 
 
 def summary_text(results: str | Path = "results") -> str:
-    """The score table and the pairs' noise fidelity, or "" when the run made no score table."""
+    """The score table and the pairs' noise fidelity and colour shift, or "" when the run made no score table."""
     results = Path(results)
     table = results / "fid.csv"
     if not table.is_file():
@@ -62,11 +62,13 @@ def summary_text(results: str | Path = "results") -> str:
     for variant, folder in PAIR_SETS.items():
         path = results / folder / "fidelity.csv"
         if path.is_file():
-            noise = {row["quantity"]: row for row in read_table(path)}.get("noise_sigma")
-            if noise:
+            quantities = {row["quantity"]: row for row in read_table(path)}
+            if noise := quantities.get("noise_sigma"):
+                shift = quantities.get("colour_shift", {}).get("synthesized", "")
                 fidelity.append({"pairs": variant, "noise_synthesized": noise["synthesized"], "noise_real": noise["real"],
-                                 "ratio": noise["ratio"]})  # fmt: skip
+                                 "ratio": noise["ratio"], "colour_shift": shift})  # fmt: skip
     if fidelity:
-        parts.append("Noise level of the synthesized LR against the real LR (results/*/fidelity.csv):\n"
-                     + format_rows(fidelity, ("pairs", "noise_synthesized", "noise_real", "ratio")))  # fmt: skip
+        parts.append("Noise level of the synthesized LR against the real LR, and the colour shift of its noise and "
+                     "compression steps (results/*/fidelity.csv):\n"
+                     + format_rows(fidelity, ("pairs", "noise_synthesized", "noise_real", "ratio", "colour_shift")))  # fmt: skip
     return "\n\n".join(parts)
