@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from rwsr.device import resolve_device
-from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, post_process
+from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, post_process, second_moments
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
 
@@ -153,14 +153,6 @@ def speed(settings: KernelGANSettings, device: torch.device, photos: list[str]) 
     print(f"batched ({count} images in one run): {batched / count:.1f} s per image; speed-up x{sum(single) / batched:.2f}")
 
 
-def kernel_variance(kernel: np.ndarray) -> float:
-    """Total second moment about the centre of mass (trace of the covariance), pixels squared."""
-    k = kernel / kernel.sum()
-    rows, cols = np.indices(k.shape)
-    mean_r, mean_c = (k * rows).sum(), (k * cols).sum()
-    return float((k * ((rows - mean_r) ** 2 + (cols - mean_c) ** 2)).sum())
-
-
 def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.device, batch: int) -> None:
     """Does the estimate's size follow the truth? Isotropic blurs of sigma 0.8, 1.2, 1.6 on each
     photo: a size-aware estimator's variance grows with the truth's (slope 1); one that settles at
@@ -174,8 +166,9 @@ def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.d
         raw = train_batch([blur_subsample(lrs[name], truth, 2) for name, _, truth in chunk],
                           [1000 * (start + i) for i in range(len(chunk))], settings, device)  # fmt: skip
         estimates += [post_process(kernel, settings.keep_largest) for kernel in raw]
-    truths = np.array([kernel_variance(truth) for _, _, truth in jobs])
-    found = np.array([kernel_variance(estimate) for estimate in estimates])
+    # A kernel's size: the variance of its mass summed over both axes (trace of its second moments).
+    truths = np.array([np.trace(second_moments(truth)) for _, _, truth in jobs])
+    found = np.array([np.trace(second_moments(estimate)) for estimate in estimates])
     for (name, sigma, _), true_var, est_var in zip(jobs, truths, found):
         print(f"{name:22s} sigma {sigma:.1f}: true variance {true_var:5.2f}, estimated {est_var:5.2f} (x{est_var / true_var:.2f})")
     slope = np.polyfit(truths, found, 1)[0]
