@@ -129,6 +129,39 @@ def test_high_band_residual_cannot_tint_or_shade(filter_kind):
         DSGANGenerator(skip=True, residual_band="low")
 
 
+def test_noise_residual_is_white_zero_mean_noise_whatever_the_weights():
+    """generator_residual noise: with any weights the residual is a fresh draw of zero-mean noise,
+    uncorrelated between neighbouring pixels (no stripes, no tint, no sharpening); the same
+    weights adding a full residual make a pattern."""
+    image = torch.linspace(0, 1, 96).repeat(3, 96, 1).unsqueeze(0)  # dark on the left, bright on the right
+    networks = {band: DSGANGenerator(channels=8, blocks=1, skip=True, residual_band=band) for band in ("noise", "full")}
+    with torch.no_grad():
+        for network in networks.values():
+            torch.manual_seed(1)
+            for weight in (network.tail.weight, network.tail.bias, network.head[0].weight):
+                weight.copy_(0.3 * torch.randn_like(weight))
+    torch.manual_seed(2)
+    with torch.no_grad():
+        noise, again, full = networks["noise"](image) - image, networks["noise"](image) - image, networks["full"](image) - image
+    assert not torch.allclose(noise, again)  # a new draw per call
+    assert noise.mean(dim=(2, 3)).abs().max() < 0.1 * noise.std()  # no tint
+
+    def neighbour_correlation(residual: torch.Tensor) -> float:
+        r = residual - residual.mean(dim=(2, 3), keepdim=True)
+        pairs = [(r[..., :, 1:], r[..., :, :-1]), (r[..., 1:, :], r[..., :-1, :]), (r[..., 1:, 1:], r[..., :-1, :-1])]
+        return max(abs(float((a * b).mean() / (a.std() * b.std()))) for a, b in pairs)
+
+    assert neighbour_correlation(noise) < 0.1
+    assert neighbour_correlation(full) > 0.5
+    with pytest.raises(ValueError, match="skip"):
+        DSGANGenerator(skip=False, residual_band="noise")
+
+
+def test_noise_residual_config_needs_skip():
+    with pytest.raises(ConfigError, match="degrader.generator_skip"):
+        load_config({"degrader": {"generator_residual": "noise", "generator_skip": False}})
+
+
 # ----------------------------------------------------------------------------- training
 def read_log(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as handle:
@@ -365,9 +398,9 @@ def test_adds_almost_no_noise_for_a_clean_target(domains, tmp_path):
 
 # ----------------------------------------------------------------------------- the pipeline's mode
 KERNEL_NOISE_SIGMA = 0.04
-# The demo's degrader settings (config.yaml): a noise input, the noise-matched step published.
+# The demo's degrader settings (config.yaml): a noise residual, the noise-matched step published.
 DEMO_LIKE = dataclasses.replace(
-    BEHAVIOUR, weight_gan=0.02, generator_noise_channels=1, generator_residual="high", select="noise", select_every=20,
+    BEHAVIOUR, weight_gan=0.02, generator_noise_channels=1, generator_residual="noise", select="noise", select_every=20,
     source="kernel", vgg_layer="conv2_2",
 )  # fmt: skip
 

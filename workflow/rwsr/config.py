@@ -128,6 +128,12 @@ def check_consistency(config: Mapping[str, Any]) -> None:
                 f"set degrader.source to {expected}, or pairs.kernel to "
                 f"{'bicubic' if pairs['kernel'] == 'pool' else 'pool'}"
             )
+    if degrader.get("generator_residual") == "noise" and degrader.get("generator_skip") is False:
+        raise ConfigError(
+            "invalid config:\n  config key 'degrader.generator_residual' is noise, which adds noise to the input, "
+            "but 'degrader.generator_skip' is false (the output is then the network's alone); set generator_skip "
+            "to true, or generator_residual to full"
+        )
 
 
 def load_config(source: str | Path | Mapping[str, Any] | None = None) -> dict[str, Any]:

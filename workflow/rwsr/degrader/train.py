@@ -341,7 +341,7 @@ def describe_run(settings: DegraderSettings, device: torch.device, source: CropP
                  compression: Compression, config: Mapping[str, Any] | None, log_path: Path) -> DegraderRun:  # fmt: skip
     """The perceptual network and the run key (everything that must match for a checkpoint to resume)."""
     vgg = None
-    if settings.weight_perceptual > 0:
+    if settings.weight_perceptual > 0 and uses_fidelity_losses(settings):
         from rwsr.nn.vgg import VGGFeatures
 
         vgg = VGGFeatures((settings.vgg_layer,), settings.vgg_weights, "degrader.vgg_weights", seed).to(device)
@@ -393,6 +393,13 @@ def networks(state: DegraderState) -> dict[str, torch.nn.Module]:
 
 
 # ----------------------------------------------------------------------------- the step
+def uses_fidelity_losses(settings: DegraderSettings) -> bool:
+    """The colour and perceptual losses tie the output to its input. A noise residual keeps the
+    input's colours and content in expectation by construction; on one draw those losses would
+    only punish the noise's low band, and push the noise towards band-pass patterns."""
+    return settings.generator_residual != "noise"
+
+
 def get_lr(settings: DegraderSettings, step: int) -> float:
     """Constant, then linear decay to 0 over the last (1 - decay_start) of the run."""
     decay_steps = settings.iterations * (1.0 - settings.decay_start)
@@ -439,11 +446,13 @@ def optimize_parameters(run: DegraderRun, state: DegraderState, clean: torch.Ten
     # Generator: keep the low frequencies (and content) of the input, take the target's high ones.
     state.discriminator.requires_grad_(False)
     loss_gan = gan_loss(state.discriminator(fake_seen), True)
-    loss_color = F.l1_loss(low_pass(fake, s.filter, s.filter_size, valid=True),
-                           low_pass(clean, s.filter, s.filter_size, valid=True))  # fmt: skip
+    loss_color = torch.zeros((), device=run.device)
     loss_perceptual = torch.zeros((), device=run.device)
-    if run.vgg is not None:
-        loss_perceptual = F.mse_loss(run.vgg(fake)[s.vgg_layer], run.vgg(clean)[s.vgg_layer])
+    if uses_fidelity_losses(s):
+        loss_color = F.l1_loss(low_pass(fake, s.filter, s.filter_size, valid=True),
+                               low_pass(clean, s.filter, s.filter_size, valid=True))  # fmt: skip
+        if run.vgg is not None:
+            loss_perceptual = F.mse_loss(run.vgg(fake)[s.vgg_layer], run.vgg(clean)[s.vgg_layer])
     loss_g = s.weight_color * loss_color + s.weight_perceptual * loss_perceptual + s.weight_gan * loss_gan
     state.optimizer_g.zero_grad(set_to_none=True)
     loss_g.backward()

@@ -8,7 +8,14 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from rwsr.ops.frequency import high_pass
+from rwsr.ops.frequency import high_pass, low_pass
+
+
+RESIDUAL_BANDS = ("full", "high", "noise")
+# residual_band "noise": an untrained generator adds noise of one 8-bit level, small but with a
+# gradient; its standard deviation can grow towards half the intensity range, no further.
+NOISE_FLOOR = 1 / 255
+MAX_LOG_NOISE = float(torch.log(torch.tensor(0.5 * 255)))
 
 
 class ResidualBlock(nn.Module):
@@ -42,6 +49,12 @@ class DSGANGenerator(nn.Module):
             colours and shading by construction: a constant or slowly varying residual (a tint,
             a shading change) has no high band. The colour loss asks for the same but trades it
             against the GAN term, and a GAN term weighted up for a short run tints the output.
+            "noise" makes the network's output a per-pixel, per-channel noise standard deviation
+            (NOISE_FLOOR x exp(output)) and adds that times fresh white Gaussian noise, mixed
+            across colours by a learnt 3x3 matrix: signal-dependent sensor noise, the model of
+            camera noise. The residual is then random by construction: it cannot tint, shade or
+            sharpen, nor form the oriented stripes that a free residual learns when a small
+            discriminator cannot tell filtered noise from the real noise.
         noise_channels: 0 (paper's code): the degradation is a deterministic function of the
             image content, so on a flat clean region the generator can only amplify what little
             texture is there, and sensor noise is learnt slowly or not at all. N > 0 appends N
@@ -52,8 +65,10 @@ class DSGANGenerator(nn.Module):
     def __init__(self, channels: int = 64, blocks: int = 8, skip: bool = False, noise_channels: int = 0,
                  residual_band: str = "full", filter: str = "box", filter_size: int = 5):  # fmt: skip
         super().__init__()
-        if residual_band not in ("full", "high"):
-            raise ValueError(f"residual_band must be 'full' or 'high', got {residual_band!r}")
+        if residual_band not in RESIDUAL_BANDS:
+            raise ValueError(f"residual_band must be one of {RESIDUAL_BANDS}, got {residual_band!r}")
+        if residual_band == "noise" and not skip:
+            raise ValueError("residual_band 'noise' adds noise to the input, so it needs skip")
         self.skip = skip
         self.residual_band, self.filter, self.filter_size = residual_band, filter, filter_size
         self.noise_channels = noise_channels
@@ -64,12 +79,15 @@ class DSGANGenerator(nn.Module):
         self.blocks = nn.Sequential(*(ResidualBlock(channels) for _ in range(blocks)))
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
         if skip:
-            # Start at the identity exactly: the residual branch begins silent.
+            # Start at the identity exactly: the residual branch begins silent (noise: at the floor).
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
+        if residual_band == "noise":
+            self.noise_mixing = nn.Parameter(torch.eye(3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = x
+        # Noise: the level follows the signal (sensor noise grows with intensity), not the texture.
+        inputs = low_pass(x, self.filter, self.filter_size) if self.residual_band == "noise" else x
         if self.noise_channels:
             noise = torch.randn(x.shape[0], self.noise_channels, *x.shape[2:], device=x.device, dtype=x.dtype)
             inputs = torch.cat([x, noise], dim=1)
@@ -78,6 +96,11 @@ class DSGANGenerator(nn.Module):
             return torch.sigmoid(residual)
         if self.residual_band == "high":
             residual = high_pass(residual, self.filter, self.filter_size)
+        elif self.residual_band == "noise":
+            # A soft bound: a hard clamp would stop the gradient, and a generator there could not come back.
+            sigma = NOISE_FLOOR * torch.exp(MAX_LOG_NOISE * torch.tanh(residual / MAX_LOG_NOISE))
+            white = torch.einsum("ij,bjhw->bihw", self.noise_mixing, torch.randn_like(x))
+            residual = sigma * white
         return x + self.residual_scale * residual
 
 
