@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from rwsr.ops.frequency import high_pass, low_pass
+from rwsr.ops.frequency import high_pass
 
 
 RESIDUAL_BANDS = ("full", "high", "noise")
@@ -86,8 +86,7 @@ class DSGANGenerator(nn.Module):
             self.noise_mixing = nn.Parameter(torch.eye(3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Noise: the level follows the signal (sensor noise grows with intensity), not the texture.
-        inputs = low_pass(x, self.filter, self.filter_size) if self.residual_band == "noise" else x
+        inputs = x
         if self.noise_channels:
             noise = torch.randn(x.shape[0], self.noise_channels, *x.shape[2:], device=x.device, dtype=x.dtype)
             inputs = torch.cat([x, noise], dim=1)
