@@ -91,3 +91,50 @@ def test_pool_without_confidence_files_draws_equally(tmp_path, caplog):
         (path.parent / CONFIDENCE_FILE).write_text(json.dumps({"confidence": 0.0}))
     write_pool(paths, 2, tmp_path / "none.npz")
     np.testing.assert_allclose(load_pool_weights(tmp_path / "none.npz"), [0.5, 0.5])
+
+
+def write_kernels(root, sigmas: dict[str, tuple[float, float]], size: int = 25) -> list:
+    paths = []
+    for name, (sigma_x, sigma_y) in sigmas.items():
+        (root / name).mkdir()
+        np.save(root / name / "kernel_x2.npy", anisotropic_gaussian_kernel(size, sigma_x, sigma_y, 0.5, scale=2))
+        (root / name / CONFIDENCE_FILE).write_text(json.dumps({"confidence": 1.0}))
+        paths.append(root / name / "kernel_x2.npy")
+    return paths
+
+
+def test_a_failed_estimate_far_wider_than_the_rest_is_never_drawn(tmp_path, caplog):
+    """One camera's shots: five kernels of similar size (one elongated), and one whose variance is
+    about 9x theirs, as KernelGAN gives when it diverges on one image. That one is rejected and
+    logged; the others, the elongated one included, share the draws equally."""
+    sigmas = {"a": (1.0, 1.0), "b": (1.1, 1.05), "c": (1.2, 1.1), "elongated": (1.6, 0.7), "d": (1.05, 1.15), "diverged": (3.4, 3.0)}
+    with caplog.at_level(logging.WARNING, logger="rwsr.kernels.pool"):
+        write_pool(write_kernels(tmp_path, sigmas), 2, tmp_path / "pool.npz")
+    with np.load(tmp_path / "pool.npz") as data:
+        assert list(data["rejected"]) == [False] * 5 + [True]
+        assert data["spread"][5] > 7 * np.median(data["spread"])
+    np.testing.assert_allclose(load_pool_weights(tmp_path / "pool.npz"), [0.2] * 5 + [0.0])
+    logged = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(logged) == 1 and "diverged" in logged[0]
+    # The pairs stage's draws: every kept kernel once per round, the rejected one never.
+    from rwsr.pairs.make import load_kernel_pool
+
+    draws = load_kernel_pool(tmp_path / "pool.npz", 2).draws(np.random.default_rng(0))
+    first = [next(draws) for _ in range(50)]
+    assert set(first[:5]) == {0, 1, 2, 3, 4} and 5 not in first
+
+
+def test_a_pool_of_genuinely_varied_blurs_keeps_every_kernel(tmp_path):
+    """Sizes spread evenly over a 4x range of variance (no majority to stand out from), five equal
+    kernels and one with 1.5x their variance (a bit off is not a failure), and a pool of two very
+    different kernels (no way to tell which one failed): nothing is rejected."""
+    varied = {f"k{i}": (s, s) for i, s in enumerate(np.geomspace(0.8, 1.6, 6))}
+    write_pool(write_kernels(tmp_path, varied), 2, tmp_path / "varied.npz")
+    np.testing.assert_allclose(load_pool_weights(tmp_path / "varied.npz"), [1 / 6] * 6)
+    (tmp_path / "tight").mkdir()
+    tight = {**{f"same{i}": (1.0, 1.0) for i in range(5)}, "bit_wider": (1.22, 1.22)}
+    write_pool(write_kernels(tmp_path / "tight", tight), 2, tmp_path / "tight.npz")
+    np.testing.assert_allclose(load_pool_weights(tmp_path / "tight.npz"), [1 / 6] * 6)
+    (tmp_path / "two").mkdir()
+    write_pool(write_kernels(tmp_path / "two", {"sharp": (0.8, 0.8), "wide": (3.0, 3.0)}), 2, tmp_path / "two.npz")
+    np.testing.assert_allclose(load_pool_weights(tmp_path / "two.npz"), [0.5, 0.5])

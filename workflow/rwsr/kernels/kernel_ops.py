@@ -42,6 +42,11 @@ def second_moments(kernel: np.ndarray) -> np.ndarray:
     return np.array([[xx, xy], [xy, yy]]) / total
 
 
+def kernel_spread(kernel: np.ndarray) -> float:
+    """A kernel's size: the variance of its mass summed over both axes (trace of second_moments, pixels^2)."""
+    return float(np.trace(second_moments(kernel)))
+
+
 def kernel_shape(kernel: np.ndarray) -> tuple[float, float]:
     """(major-axis angle in degrees in [0, 180), axis ratio) of a kernel from its second moments.
 

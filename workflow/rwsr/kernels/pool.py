@@ -2,10 +2,12 @@
 
 pool.npz holds `kernels` (N, K, K) float32, `images` (N,) names, `scale`, and, per kernel, its
 `confidence` in [0, 1] (rwsr.kernels.crops.edge_evidence of its LR image, read from the
-CONFIDENCE_FILE beside the kernel; 1 when that file is missing) and `weights` (N,) float64 summing
-to 1: the probability with which the pairs stage should draw each kernel (confidence normalised;
-uniform when no image has any confidence). An image with few edges (flat sky, star field) gives a
-kernel its data barely constrain, so it gets a proportionally smaller share of the pair draws.
+CONFIDENCE_FILE beside the kernel; 1 when that file is missing), its `spread` (the trace of its
+second moments, pixels^2), whether it was `rejected` as a failed estimate (size_outliers), and
+`weights` (N,) float64 summing to 1: the probability with which the pairs stage should draw each
+kernel (confidence normalised over the kernels not rejected). An image with few edges (flat sky,
+star field) gives a kernel its data barely constrain, so it gets a proportionally smaller share of
+the pair draws; a kernel far wider or narrower than the rest gets none.
 """
 
 from __future__ import annotations
@@ -21,13 +23,23 @@ import numpy as np
 from rwsr.errors import InputError
 from rwsr.io.atomic import atomic_path
 from rwsr.io.images import write_image
-from rwsr.kernels.kernel_ops import pad_to, trim_zero_rings
+from rwsr.kernels.kernel_ops import kernel_spread, pad_to, trim_zero_rings
 from rwsr.ops.degradation import validate_kernel
 
 log = logging.getLogger(__name__)
 
 # Written by the kernels stage beside each image's kernels (rwsr.kernels.estimate.write_outputs).
 CONFIDENCE_FILE = "confidence.json"
+
+# A kernel whose log spread lies more than OUTLIER_Z robust standard deviations from the pool's
+# median is rejected (Iglewicz and Hoaglin's modified z-score and cut-off: 0.6745 |x - median| / MAD).
+OUTLIER_Z = 3.5
+# Floor of that median absolute deviation. KernelGAN's size barely follows the true blur's (slope
+# about 0, bench/README.md), so spreads far from the rest are failed estimates rather than blurrier
+# shots; the floor keeps a pool of near-identical kernels from rejecting one that is merely a bit
+# off: with it, only kernels beyond exp(OUTLIER_Z * MIN_LOG_MAD / 0.6745) = 2.8x (or under 1/2.8x)
+# the median's variance go, however tight the rest are.
+MIN_LOG_MAD = 0.2
 
 CELL = 120  # side of one kernel's tile in a picture, pixels
 LABEL = 18  # height of the caption strip above each tile
@@ -87,16 +99,34 @@ def read_confidence(kernel_path: str | Path) -> float | None:
     return value
 
 
-def pool_weights(confidences: Sequence[float], images: Sequence[str]) -> np.ndarray:
-    """Draw probabilities (sum 1) proportional to each kernel's confidence; every kernel whose share
-    falls below the equal share 1/N is logged with its confidence."""
-    confidence = np.asarray(confidences, dtype=np.float64)
+def size_outliers(spreads: Sequence[float], images: Sequence[str]) -> np.ndarray:
+    """(N,) bool: kernels whose spread is an outlier of the pool's on a log scale (OUTLIER_Z,
+    MIN_LOG_MAD), each logged. With fewer than three kernels none is (no majority to judge by)."""
+    logs = np.log(np.asarray(spreads, dtype=np.float64))
+    if logs.size < 3:
+        return np.zeros(logs.size, dtype=bool)
+    median = np.median(logs)
+    mad = max(float(np.median(np.abs(logs - median))), MIN_LOG_MAD)
+    z = 0.6745 * np.abs(logs - median) / mad
+    outliers = z > OUTLIER_Z
+    for name, spread, score in zip(np.asarray(images)[outliers], np.exp(logs[outliers]), z[outliers]):
+        log.warning("kernel pool: rejected %s: its spread %.1f px^2 is %.1fx the pool's median %.1f (robust z %.1f > %.1f), "
+                    "a failed estimate; it is never drawn", name, spread, spread / np.exp(median), np.exp(median), score, OUTLIER_Z)
+    return outliers
+
+
+def pool_weights(confidences: Sequence[float], images: Sequence[str], rejected: np.ndarray | None = None) -> np.ndarray:
+    """Draw probabilities (sum 1) proportional to each kernel's confidence, 0 for `rejected`
+    kernels; every other kernel whose share falls below the equal share of the kept ones is logged
+    with its confidence."""
+    kept = ~rejected if rejected is not None else np.ones(len(confidences), dtype=bool)
+    confidence = np.where(kept, np.asarray(confidences, dtype=np.float64), 0.0)
+    equal = 1.0 / kept.sum()
     if confidence.sum() <= 0:
-        log.warning("kernel pool: no image has any edge evidence; drawing all %d kernels equally", len(confidence))
-        return np.full(len(confidence), 1.0 / len(confidence))
+        log.warning("kernel pool: no image has any edge evidence; drawing all %d kept kernels equally", kept.sum())
+        return np.where(kept, equal, 0.0)
     weights = confidence / confidence.sum()
-    equal = 1.0 / len(weights)
-    for name, c, w in zip(images, confidence, weights):
+    for name, c, w in zip(np.asarray(images)[kept], confidence[kept], weights[kept]):
         if w < equal * (1 - 1e-9):
             log.warning("kernel pool: down-weighted %s: confidence %.3f (few edges), draw weight %.4f instead of %.4f", name, c, w, equal)
     return weights
@@ -113,11 +143,13 @@ def write_pool(paths: Sequence[str | Path], scale: int, output: str | Path, mont
             log.warning("kernel pool: %s has no %s beside it; confidence 1", path, CONFIDENCE_FILE)
             value = 1.0
         confidences.append(value)
-    weights = pool_weights(confidences, [str(n) for n in images])
+    spreads = np.array([kernel_spread(k) for k in kernels])
+    rejected = size_outliers(spreads, [str(n) for n in images])
+    weights = pool_weights(confidences, [str(n) for n in images], rejected)
     with atomic_path(output) as tmp:
         with tmp.open("wb") as handle:
-            np.savez(handle, kernels=kernels, images=images, scale=np.int64(scale),
-                     confidence=np.asarray(confidences, dtype=np.float32), weights=weights)
+            np.savez(handle, kernels=kernels, images=images, scale=np.int64(scale), confidence=np.asarray(confidences, dtype=np.float32),
+                     spread=spreads.astype(np.float32), rejected=rejected, weights=weights)
     if montage:
         write_image(montage, kernel_picture(list(kernels), [str(n) for n in images]))
 

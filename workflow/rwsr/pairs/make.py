@@ -51,13 +51,14 @@ class KernelPool:
     weights: np.ndarray | None = None
 
     def draws(self, rng: np.random.Generator) -> Iterator[int]:
-        """Kernel indices. Uniform pools (no weights, or all equal) go through successive random
-        permutations, so every kernel is used once before any is used twice; weighted pools draw
-        by their weights."""
-        uniform = self.weights is None or np.allclose(self.weights, self.weights[0])
+        """Kernel indices. Uniform pools (no weights, or all non-zero weights equal) go through
+        successive random permutations of the kernels with a weight, so every kernel is used once
+        before any is used twice; weighted pools draw by their weights."""
+        active = np.arange(len(self.kernels)) if self.weights is None else np.flatnonzero(self.weights > 0)
+        uniform = self.weights is None or np.allclose(self.weights[active], self.weights[active[0]])
         while True:
             if uniform:
-                yield from (int(i) for i in rng.permutation(len(self.kernels)))
+                yield from (int(active[i]) for i in rng.permutation(len(active)))
             else:
                 yield int(rng.choice(len(self.kernels), p=self.weights))
 
