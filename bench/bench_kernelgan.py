@@ -22,6 +22,7 @@ iterations), and seconds per image.
     python bench/bench_kernelgan.py --speed         # seconds per image, one image at a time, then batched
     python bench/bench_kernelgan.py --size          # does the estimate's size follow the truth's?
     python bench/bench_kernelgan.py --discrimination 45 --photo-names camera   # can D see the blur?
+    python bench/bench_kernelgan.py --gaussian-g --iterations 3000   # does D's signal alone carry the size?
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import torch
 import yaml
 
 from rwsr.device import resolve_device
-from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, post_process, second_moments
+from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, kernel_spread, post_process
 from rwsr.kernels.train import KernelGANSettings, train_batch
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
 
@@ -166,9 +167,8 @@ def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.d
         raw = train_batch([blur_subsample(lrs[name], truth, 2) for name, _, truth in chunk],
                           [1000 * (start + i) for i in range(len(chunk))], settings, device)  # fmt: skip
         estimates += [post_process(kernel, settings.keep_largest) for kernel in raw]
-    # A kernel's size: the variance of its mass summed over both axes (trace of its second moments).
-    truths = np.array([np.trace(second_moments(truth)) for _, _, truth in jobs])
-    found = np.array([np.trace(second_moments(estimate)) for estimate in estimates])
+    truths = np.array([kernel_spread(truth) for _, _, truth in jobs])
+    found = np.array([kernel_spread(estimate) for estimate in estimates])
     for (name, sigma, _), true_var, est_var in zip(jobs, truths, found):
         print(f"{name:22s} sigma {sigma:.1f}: true variance {true_var:5.2f}, estimated {est_var:5.2f} (x{est_var / true_var:.2f})")
     slope = np.polyfit(truths, found, 1)[0]
@@ -198,6 +198,60 @@ def discrimination(photo: str, angle: float, settings: KernelGANSettings, device
         print(f"{photo}, true angle {angle:.0f}, G frozen to the {name:9s} kernel: D loss {np.mean(losses[-40:]):.3f} (last 400 iterations)")
 
 
+def gaussian_g(photos: list[str], settings: KernelGANSettings, device: torch.device, lr: float) -> None:
+    """Does D's signal alone carry the blur's size? G reduced to a Gaussian (3 parameters: its
+    covariance's Cholesky factor, centred on the x2 grid, so no prior is needed) trained against
+    rwsr's D on the size battery's blurs plus ratio-4 blurs at 45 and 90 degrees, at a constant
+    learning rate `lr` (no decay: a signal that settles shows as a plateau). A D that sees the size
+    drives each estimate towards its truth's variance; one that sees the content drives all blurs
+    of one photo alike."""
+    import torch.nn.functional as F
+
+    from rwsr.kernels.train import build, discriminator_step, feed_data
+    from rwsr.ops.degradation import grid_offset
+
+    cases = [(name, f"iso {s}", anisotropic_gaussian_kernel(13, s, s, 0.0, scale=2)) for name in photos for s in (0.8, 1.2, 1.6)]
+    cases += [(name, f"ratio 4 at {a:.0f}", battery_kernel(4.0, a)) for name in photos for a in (45.0, 90.0)]
+    hrs = {name: load(name) for name in photos}
+    count = len(cases)
+    state, data = build([blur_subsample(hrs[name], truth, 2) for name, _, truth in cases],
+                        [1000 * i for i in range(count)], settings, device, settings.crop, torch.float32)  # fmt: skip
+    taps = torch.arange(13, dtype=torch.float32, device=device) - 6 - grid_offset(2)
+    rows, cols = torch.meshgrid(taps, taps, indexing="ij")
+    params = torch.zeros(count, 3, device=device, requires_grad=True)  # log sigma_x, log sigma_y, shear: sigma 1 start
+    opt = torch.optim.Adam([params], lr=lr, betas=(settings.beta1, 0.999))
+
+    def kernels() -> torch.Tensor:
+        a, b, c = params[:, 0].exp(), params[:, 1].exp(), params[:, 2]
+        xx, xy, yy = a * a, a * c, c * c + b * b  # covariance L L^T, L = [[a, 0], [c, b]], x first
+        det = (xx * yy - xy * xy)[:, None, None]
+        quad = (yy[:, None, None] * cols**2 - 2 * xy[:, None, None] * cols * rows + xx[:, None, None] * rows**2) / det
+        k = torch.exp(-0.5 * quad)
+        return k / k.sum(dim=(1, 2), keepdim=True)
+
+    def variances() -> list[float]:
+        return [kernel_spread(k) for k in kernels().detach().cpu().numpy()]
+
+    print(f"{'step':>5s} " + " ".join(f"{name[:5]}:{label.split()[-1]:>4s}" for name, label, _ in cases))
+    for step in range(settings.iterations):
+        g_in, real = feed_data(data, step)
+        fake_d = F.conv2d(g_in, kernels().unsqueeze(1), stride=2, groups=count).transpose(0, 1)
+        state.D.requires_grad_(False)
+        loss = (1.0 - state.D(fake_d)).abs().mean(dim=(1, 2)).sum()
+        state.D.requires_grad_(True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        discriminator_step(state, data, real, fake_d)
+        if step % (settings.iterations // 4) == 0:
+            print(f"{step:5d} " + " ".join(f"{v:10.2f}" for v in variances()))
+    for (name, label, truth), estimate in zip(cases, kernels().detach().cpu().numpy()):
+        true_angle, true_ratio = kernel_shape(truth)
+        angle, ratio = kernel_shape(estimate)
+        print(f"{name:22s} {label:14s} variance true {kernel_spread(truth):5.2f} estimated {kernel_spread(estimate):6.2f}"
+              f" | angle error {angle_difference(angle, true_angle):4.0f} deg, axis ratio {ratio:.2f} (true {true_ratio:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--full", action="store_true", help="the paper's 3000 iterations")
@@ -214,6 +268,9 @@ def main() -> None:
     parser.add_argument("--size", action="store_true", help="instead of the battery: isotropic blurs of three sizes per photo")
     parser.add_argument("--discrimination", type=float, metavar="ANGLE",
                         help="instead of the battery: D's loss against G frozen to the true and to wrong kernels (first photo)")
+    parser.add_argument("--gaussian-g", action="store_true",
+                        help="instead of the battery: a 3-parameter Gaussian G against rwsr's D (does D's signal carry the size?)")
+    parser.add_argument("--gaussian-lr", type=float, default=3e-4, help="--gaussian-g's Adam learning rate (constant)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -227,6 +284,9 @@ def main() -> None:
         return
     if args.size:
         size_battery(photos, settings, device, args.batch)
+        return
+    if args.gaussian_g:
+        gaussian_g(photos, settings, device, args.gaussian_lr)
         return
     if args.discrimination is not None:
         discrimination(photos[0], args.discrimination, settings, device)
