@@ -178,9 +178,13 @@ def test_fidelity_table_compares_noise_and_warns_when_it_is_off(tmp_path, hr_dir
     for index in range(2):
         smooth = cv2.GaussianBlur(rng.random((64, 64, 3)).astype(np.float32), (0, 0), 4) * 0.5 + 0.25
         write_image(real / f"r{index}.png", add_gaussian_noise(smooth, 0.04, rng))
-    pool = save_pool(tmp_path / "pool.npz", [anisotropic_gaussian_kernel(9, 1.5, 1.5, 0.0)])
+    pool = tmp_path / "pool.npz"
+    kernels = [anisotropic_gaussian_kernel(9, 1.5, 1.5, 0.0), anisotropic_gaussian_kernel(9, 1.2, 1.2, 0.0)]
+    np.savez(pool, kernels=np.stack(kernels), images=np.array(["k0", "k1"]), scale=2, weights=np.array([1.0, 0.0]))
     make_pairs(config(), hr_dir, tmp_path / "clean", kernel_pool=pool, real_lr_dir=real)
     table = {row["quantity"]: row for row in csv.DictReader((tmp_path / "clean" / "fidelity.csv").open())}
+    # Each pool kernel's share of the draws, for the report's kernel figure (0: never drawn).
+    assert [float(table[f"kernel_draw_share:k{i}"]["synthesized"]) for i in range(2)] == [1.0, 0.0]
     assert float(table["noise_sigma"]["real"]) == pytest.approx(0.04, rel=0.15)
     assert float(table["noise_sigma"]["ratio"]) < 0.5  # blurred clean pairs carry none of the real noise
     assert "SYNTHESIZED NOISE DOES NOT MATCH" in caplog.text

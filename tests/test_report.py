@@ -128,7 +128,8 @@ def test_kernel_figure_shows_estimates_beside_the_true_kernels(tmp_path):
         np.save(kernels[-1], kernel)
         hidden_kernel_path(table, name).parent.mkdir(parents=True, exist_ok=True)
         np.save(hidden_kernel_path(table, name), kernel)
-    fidelity = write_log(tmp_path / "fidelity.csv", "quantity,synthesized,real,ratio,note\nkernel_error:a,0.25,,,x\n")
+    fidelity = write_log(tmp_path / "fidelity.csv", "quantity,synthesized,real,ratio,note\nkernel_error:a,0.25,,,x\n"
+                         "kernel_draw_share:a,1,,,x\nkernel_draw_share:b,0,,,x\n")
     kernel_figure(kernels, ["a", "b"], tmp_path / "k.png", table, fidelity)
     with_truth = read_image(tmp_path / "k.png").pixels
     kernel_figure(kernels, ["a", "b"], tmp_path / "k1.png")

@@ -91,7 +91,8 @@ def kernel_figure(kernels: Sequence[str | Path], labels: Sequence[str], out: str
     figure, axes = plt.subplots(rows, len(kernels), figsize=(FIGURE_WIDTH, 1.2 + 2.4 * rows), squeeze=False)
     for col, (label, kernel) in enumerate(zip(labels, estimated)):
         error = errors.get(f"kernel_error:{label}", {}).get("synthesized")
-        suffix = f"\nerror {float(error):.2f}" if error else ""
+        share = errors.get(f"kernel_draw_share:{label}", {}).get("synthesized")
+        suffix = (f"\nerror {float(error):.2f}" if error else "") + (f"\ndrawn {float(share):.0%}" if share else "")
         _show(axes[0, col], kernel / kernel.max(), f"{label}\nestimated{suffix}")
         if truth is not None:
             _show(axes[1, col], truth[col] / truth[col].max(), f"{label}\ntrue (hidden)")

@@ -94,6 +94,11 @@ class FidelityRecorder:
                      "real": np.mean(real_jpeg) if real_jpeg else "", "ratio": "",
                      "note": f"mean quality; {len(self.qualities)} of {self.count} synthesized and "
                              f"{len(real_jpeg)} of {len(real_qualities or [])} real images are JPEGs"})  # fmt: skip
+        if pool is not None:
+            shares = pool.weights if pool.weights is not None else np.full(len(pool.names), 1.0 / len(pool.names))
+            rows += [{"quantity": f"kernel_draw_share:{name}", "synthesized": float(share), "real": "", "ratio": "",
+                      "note": "share of the pairs' kernel draws (pool.npz weights; 0: never drawn, for want of edges or as a size outlier)"}
+                     for name, share in zip(pool.names, shares)]  # fmt: skip
         if pool is not None and true_kernels is not None:
             errors = true_kernel_errors(pool, true_kernels)
             rows += [{"quantity": f"kernel_error:{name}", "synthesized": error, "real": "", "ratio": "",
