@@ -133,7 +133,7 @@ def pool_weights(confidences: Sequence[float], images: Sequence[str], rejected: 
 
 
 def write_pool(paths: Sequence[str | Path], scale: int, output: str | Path, montage: str | Path | None = None) -> None:
-    """Write the pool file (arrays kernels, images, scale, confidence, weights) and, optionally,
+    """Write the pool file (arrays kernels, images, scale, confidence, spread, rejected, weights) and, optionally,
     its montage PNG."""
     kernels, images = gather_pool(paths)
     confidences = []
@@ -143,15 +143,16 @@ def write_pool(paths: Sequence[str | Path], scale: int, output: str | Path, mont
             log.warning("kernel pool: %s has no %s beside it; confidence 1", path, CONFIDENCE_FILE)
             value = 1.0
         confidences.append(value)
+    names = [str(n) for n in images]
     spreads = np.array([kernel_spread(k) for k in kernels])
-    rejected = size_outliers(spreads, [str(n) for n in images])
-    weights = pool_weights(confidences, [str(n) for n in images], rejected)
+    rejected = size_outliers(spreads, names)
+    weights = pool_weights(confidences, names, rejected)
     with atomic_path(output) as tmp:
         with tmp.open("wb") as handle:
             np.savez(handle, kernels=kernels, images=images, scale=np.int64(scale), confidence=np.asarray(confidences, dtype=np.float32),
                      spread=spreads.astype(np.float32), rejected=rejected, weights=weights)
     if montage:
-        write_image(montage, kernel_picture(list(kernels), [str(n) for n in images]))
+        write_image(montage, kernel_picture(list(kernels), names))
 
 
 def load_pool(path: str | Path) -> tuple[np.ndarray, list[str], int]:

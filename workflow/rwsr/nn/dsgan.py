@@ -50,9 +50,9 @@ class DSGANGenerator(nn.Module):
             a shading change) has no high band. The colour loss asks for the same but trades it
             against the GAN term, and a GAN term weighted up for a short run tints the output.
             "noise" makes the network's output a per-pixel, per-channel noise standard deviation
-            (NOISE_FLOOR x exp(output)) and adds that times fresh white Gaussian noise, mixed
-            across colours by a learnt 3x3 matrix: signal-dependent sensor noise, the model of
-            camera noise. The residual is then random by construction: it cannot tint, shade or
+            (NOISE_FLOOR x exp(output), softly bounded to at most half the intensity range) and adds
+            that times fresh white Gaussian noise, mixed across colours by a learnt 3x3 matrix:
+            signal-dependent sensor noise, the model of camera noise. The residual is then random by construction: it cannot tint, shade or
             sharpen, nor form the oriented stripes that a free residual learns when a small
             discriminator cannot tell filtered noise from the real noise.
         noise_channels: 0 (paper's code): the degradation is a deterministic function of the
