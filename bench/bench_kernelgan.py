@@ -23,6 +23,8 @@ iterations), and seconds per image.
     python bench/bench_kernelgan.py --size          # does the estimate's size follow the truth's?
     python bench/bench_kernelgan.py --discrimination 45 --photo-names camera   # can D see the blur?
     python bench/bench_kernelgan.py --gaussian-g --iterations 3000   # does D's signal alone carry the size?
+    python bench/bench_kernelgan.py --estimator spectral            # rwsr.kernels.spectral on the same battery
+    python bench/bench_kernelgan.py --scale 4 --noise 0.03 --jpeg 80 # x4 LR with per-channel noise and JPEG, as real LR
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -37,9 +40,10 @@ import torch
 import yaml
 
 from rwsr.device import resolve_device
-from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, kernel_shape, kernel_spread, post_process
+from rwsr.kernels.kernel_ops import angle_difference, bicubic_kernel, compose_x4, kernel_shape, kernel_spread, post_process
+from rwsr.kernels.spectral import estimate_covariance, gaussian_kernel
 from rwsr.kernels.train import KernelGANSettings, train_batch
-from rwsr.ops.degradation import anisotropic_gaussian_kernel, blur_subsample
+from rwsr.ops.degradation import add_gaussian_noise, anisotropic_gaussian_kernel, blur_subsample, jpeg_roundtrip
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry")
 ANGLES = (0.0, 45.0, 90.0, 135.0)
@@ -69,10 +73,43 @@ def load(name: str, side: int = HR_SIDE, orient: str | None = None) -> np.ndarra
     return np.ascontiguousarray(pixels, dtype=np.float32) / 255.0
 
 
-def battery_kernel(ratio: float, angle: float) -> np.ndarray:
-    """A Gaussian with variance ratio `ratio`, its major axis at `angle` degrees, sigmas around MEAN_SIGMA."""
-    major, minor = MEAN_SIGMA * ratio**0.25, MEAN_SIGMA / ratio**0.25
-    return anisotropic_gaussian_kernel(13, major, minor, math.radians(angle), scale=2)
+def battery_kernel(ratio: float, angle: float, scale: int = 2) -> np.ndarray:
+    """A Gaussian with variance ratio `ratio`, its major axis at `angle` degrees, sigmas around
+    MEAN_SIGMA (x2; stretched by scale / 2 at x4, as DIV2KRK's x4 kernels)."""
+    major, minor = (MEAN_SIGMA * scale / 2 * ratio**e for e in (0.25, -0.25))
+    return anisotropic_gaussian_kernel(13 if scale == 2 else 29, major, minor, math.radians(angle), scale=scale)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """How the battery's LR images are made from the HR photo: blur and subsample at `scale`, then
+    (as real LR) Gaussian noise of std `noise` drawn per channel, then JPEG at `jpeg` (None: none)."""
+
+    scale: int = 2
+    noise: float = 0.0
+    jpeg: int | None = None
+
+    def apply(self, hr: np.ndarray, kernel: np.ndarray, seed: int) -> np.ndarray:
+        lr = blur_subsample(hr, kernel, self.scale)
+        if self.noise > 0:
+            lr = add_gaussian_noise(lr, self.noise, np.random.default_rng(seed))
+        if self.jpeg is not None:
+            lr = jpeg_roundtrip(np.clip(lr, 0, 1), self.jpeg)
+        return lr
+
+
+def estimate_kernels(lrs: list[np.ndarray], seeds: list[int], settings: KernelGANSettings, device: torch.device, batch: int,
+             scale: int) -> list[np.ndarray]:
+    """Each LR image's kernel at `scale` from the configured estimator (settings.estimator):
+    KernelGAN trained `batch` images at a time (its x4 kernel composed from the x2 one), or the
+    spectral fit."""
+    if settings.estimator == "spectral":
+        return [gaussian_kernel(scale * scale * estimate_covariance(lr, settings.spectral_tile).covariance, scale) for lr in lrs]
+    kernels = []
+    for start in range(0, len(lrs), batch):
+        raw = train_batch(lrs[start : start + batch], seeds[start : start + batch], settings, device)
+        kernels += [post_process(kernel, settings.keep_largest) for kernel in raw]
+    return [compose_x4(kernel) for kernel in kernels] if scale == 4 else kernels
 
 
 def cases(photos: list[str]) -> list[tuple[str, float, float]]:
@@ -86,30 +123,28 @@ def psnr(a: np.ndarray, b: np.ndarray, border: int = 8) -> float:
     return float(10 * np.log10(1.0 / np.mean((a - b) ** 2)))
 
 
-def score(hr: np.ndarray, lr: np.ndarray, truth: np.ndarray, estimate: np.ndarray) -> dict[str, float]:
+def score(hr: np.ndarray, lr: np.ndarray, truth: np.ndarray, estimate: np.ndarray, scale: int = 2) -> dict[str, float]:
     """Margin over bicubic (dB), angle error (degrees), axis-ratio error, for one estimate."""
     true_angle, true_ratio = kernel_shape(truth)
     angle, ratio = kernel_shape(estimate)
-    margin = psnr(blur_subsample(hr, estimate, 2), lr) - psnr(blur_subsample(hr, bicubic_kernel(2), 2), lr)
+    margin = psnr(blur_subsample(hr, estimate, scale), lr) - psnr(blur_subsample(hr, bicubic_kernel(scale), scale), lr)
     return {"margin": margin, "angle": angle, "ratio": ratio, "angle_error": angle_difference(angle, true_angle),
             "ratio_error": ratio - true_ratio, "true_angle": true_angle, "true_ratio": true_ratio}
 
 
 def run_battery(photos: list[str], seeds: int, settings: KernelGANSettings, device: torch.device, batch: int,
-                orient: str | None = None) -> list[dict]:
+                orient: str | None = None, degradation: Degradation = Degradation()) -> list[dict]:
     hrs = {name: load(name, orient=orient) for name in photos}
     jobs = []
-    for name, ratio, angle in cases(photos):
-        truth = battery_kernel(ratio, angle)
-        lr = blur_subsample(hrs[name], truth, 2)
+    for number, (name, ratio, angle) in enumerate(cases(photos)):
+        truth = battery_kernel(ratio, angle, degradation.scale)
+        lr = degradation.apply(hrs[name], truth, seed=number)
         for seed in range(seeds):
             # The training seed names the case too, so other batch sizes give the same kernels.
             jobs.append({"photo": name, "seed": seed, "truth": truth, "lr": lr, "train_seed": 1000 * len(jobs) + seed})
-    for start in range(0, len(jobs), batch):
-        chunk = jobs[start : start + batch]
-        raw = train_batch([job["lr"] for job in chunk], [job["train_seed"] for job in chunk], settings, device)
-        for job, kernel in zip(chunk, raw):
-            job.update(score(hrs[job["photo"]], job["lr"], job["truth"], post_process(kernel, settings.keep_largest)))
+    kernels = estimate_kernels([job["lr"] for job in jobs], [job["train_seed"] for job in jobs], settings, device, batch, degradation.scale)
+    for job, kernel in zip(jobs, kernels):
+        job.update(score(hrs[job["photo"]], job["lr"], job["truth"], kernel, degradation.scale))
     return jobs
 
 
@@ -154,19 +189,18 @@ def speed(settings: KernelGANSettings, device: torch.device, photos: list[str]) 
     print(f"batched ({count} images in one run): {batched / count:.1f} s per image; speed-up x{sum(single) / batched:.2f}")
 
 
-def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.device, batch: int) -> None:
-    """Does the estimate's size follow the truth? Isotropic blurs of sigma 0.8, 1.2, 1.6 on each
-    photo: a size-aware estimator's variance grows with the truth's (slope 1); one that settles at
-    a size of its own has a flat slope, whatever its margin over bicubic."""
-    sigmas = (0.8, 1.2, 1.6)
-    jobs = [(name, sigma, anisotropic_gaussian_kernel(13, sigma, sigma, 0.0, scale=2)) for name in photos for sigma in sigmas]
-    lrs = {name: load(name) for name in photos}
-    estimates = []
-    for start in range(0, len(jobs), batch):
-        chunk = jobs[start : start + batch]
-        raw = train_batch([blur_subsample(lrs[name], truth, 2) for name, _, truth in chunk],
-                          [1000 * (start + i) for i in range(len(chunk))], settings, device)  # fmt: skip
-        estimates += [post_process(kernel, settings.keep_largest) for kernel in raw]
+def size_battery(photos: list[str], settings: KernelGANSettings, device: torch.device, batch: int,
+                 degradation: Degradation = Degradation()) -> None:
+    """Does the estimate's size follow the truth? Isotropic blurs of sigma 0.8, 1.2, 1.6 (x2; twice
+    that at x4) on each photo: a size-aware estimator's variance grows with the truth's (slope 1);
+    one that settles at a size of its own has a flat slope, whatever its margin over bicubic."""
+    scale = degradation.scale
+    sigmas = tuple(s * scale / 2 for s in (0.8, 1.2, 1.6))
+    jobs = [(name, sigma, anisotropic_gaussian_kernel(13 if scale == 2 else 29, sigma, sigma, 0.0, scale=scale))
+            for name in photos for sigma in sigmas]  # fmt: skip
+    hrs = {name: load(name) for name in photos}
+    lrs = [degradation.apply(hrs[name], truth, seed=number) for number, (name, _, truth) in enumerate(jobs)]
+    estimates = estimate_kernels(lrs, [1000 * number for number in range(len(jobs))], settings, device, batch, scale)
     truths = np.array([kernel_spread(truth) for _, _, truth in jobs])
     found = np.array([kernel_spread(estimate) for estimate in estimates])
     for (name, sigma, _), true_var, est_var in zip(jobs, truths, found):
@@ -271,19 +305,25 @@ def main() -> None:
     parser.add_argument("--gaussian-g", action="store_true",
                         help="instead of the battery: a 3-parameter Gaussian G against rwsr's D (does D's signal carry the size?)")
     parser.add_argument("--gaussian-lr", type=float, default=3e-4, help="--gaussian-g's Adam learning rate (constant)")
+    parser.add_argument("--estimator", choices=("kernelgan", "spectral"), default="kernelgan",
+                        help="the battery's and --size's estimator (config key kernels.estimator)")
+    parser.add_argument("--scale", type=int, choices=(2, 4), default=2, help="battery and --size: LR at x2 or x4 (blurs twice as wide)")
+    parser.add_argument("--noise", type=float, default=0.0, help="battery and --size: Gaussian noise std added to the LR per channel")
+    parser.add_argument("--jpeg", type=int, help="battery and --size: JPEG quality the LR is compressed at last")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     iterations = args.iterations or (3000 if args.full else 1000)
     # KEY=VALUE read as YAML (5, 0.5, true), then checked by the schema like any config value.
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings = KernelGANSettings.from_config(iterations=iterations, **overrides)
+    settings = KernelGANSettings.from_config(iterations=iterations, estimator=args.estimator, **overrides)
+    degradation = Degradation(args.scale, args.noise, args.jpeg)
     photos = args.photo_names or list(PHOTOS[: args.photos])
     if args.speed:
         speed(settings, device, photos)
         return
     if args.size:
-        size_battery(photos, settings, device, args.batch)
+        size_battery(photos, settings, device, args.batch, degradation)
         return
     if args.gaussian_g:
         gaussian_g(photos, settings, device, args.gaussian_lr)
@@ -291,11 +331,12 @@ def main() -> None:
     if args.discrimination is not None:
         discrimination(photos[0], args.discrimination, settings, device)
         return
-    print(f"KernelGAN anisotropy battery: {', '.join(photos)} x {len(ANGLES)} angles x {args.seeds} seeds, "
-          f"{args.orient + ', ' if args.orient else ''}HR {HR_SIDE} -> LR {HR_SIDE // 2}, {iterations} iterations, device {device}, {torch.get_num_threads()} thread(s)")
+    print(f"Anisotropy battery ({args.estimator}): {', '.join(photos)} x {len(ANGLES)} angles x {args.seeds} seeds, "
+          f"{args.orient + ', ' if args.orient else ''}HR {HR_SIDE} -> LR {HR_SIDE // args.scale} ({degradation}), "
+          f"{iterations} iterations, device {device}, {torch.get_num_threads()} thread(s)")
     start = time.perf_counter()
     print(f"settings: {settings}")
-    jobs = run_battery(photos, args.seeds, settings, device, args.batch, args.orient)
+    jobs = run_battery(photos, args.seeds, settings, device, args.batch, args.orient, degradation)
     report(jobs)
     print(f"{time.perf_counter() - start:.0f} s in all ({len(jobs)} runs)")
 

@@ -132,7 +132,7 @@ def common_pair_sources():
 def get_pair_sources(wildcards):
     """Inputs of the pipeline's pairs: the common ones plus what pairs.kernel and pairs.noise need."""
     sources = common_pair_sources()
-    if config["pairs"]["kernel"] == "pool":
+    if config["pairs"]["kernel"] == "pool" and config["kernels"]["estimator"] == "kernelgan":
         sources["kernel_pool"] = KERNEL_POOL
     if config["pairs"]["noise"] == "dsgan":
         sources["degrader"] = DEGRADER_MODEL
@@ -206,7 +206,7 @@ def kernel_outputs(image):
         "kernel_x2.npy",
         *(["kernel_x4.npy"] if config["scale"] == 4 else []),
         "kernel.png",
-        "log.csv",
+        "log.csv" if config["kernels"]["estimator"] == "kernelgan" else "fit.json",
         "confidence.json",
     ]
     return [f"{KERNELS}/{image}/{name}" for name in names]
@@ -310,7 +310,7 @@ def get_loss_logs():
     logs = {f"{model} {variant}": training_file(model, variant, "loss.csv") for variant in SR_PAIR_SETS}
     if config["pairs"]["noise"] == "dsgan":
         logs["DSGAN degrader"] = DEGRADER_LOG
-    if config["pairs"]["kernel"] == "pool":
+    if config["pairs"]["kernel"] == "pool" and config["kernels"]["estimator"] == "kernelgan":
         logs.update({f"KernelGAN {image}": f"{KERNELS}/{image}/log.csv" for image in REAL_LR[:CURVE_KERNEL_IMAGES]})
     return logs
 

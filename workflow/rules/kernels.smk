@@ -1,5 +1,8 @@
-# Kernels stage: KernelGAN on every real LR image, then the pool of kernels the pairs stage draws from.
-# kernels.batched picks one job per image (default) or one job training all images together.
+# Kernels stage: an estimator (kernels.estimator: KernelGAN, or the spectral fit) on every real LR
+# image, then the pool of kernels the pairs stage draws from. kernels.batched picks one job per
+# image (default) or one job for all images together.
+
+KERNEL_COMMAND = {"kernelgan": "kernelgan", "spectral": "spectral-kernels"}[config["kernels"]["estimator"]]
 
 
 # Cheap aggregate jobs run where Snakemake itself runs, not through a cluster's queue.
@@ -23,11 +26,11 @@ if not config["kernels"]["batched"]:
             outdir=lambda wildcards, output: parent(output[0]),
         threads: TRAINING_THREADS
         resources:
-            gpu=GPU_JOB,
+            gpu=GPU_JOB if KERNEL_COMMAND == "kernelgan" else 0,  # the spectral fit is numpy
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr kernelgan --input {input:q} --outdir {params.outdir:q} --threads {threads}"
+            "rwsr {KERNEL_COMMAND} --input {input:q} --outdir {params.outdir:q} --threads {threads}"
             " --config {params.settings:q} > {log:q} 2>&1"
 
 else:
@@ -46,11 +49,11 @@ else:
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
         threads: TRAINING_THREADS
         resources:
-            gpu=GPU_JOB,
+            gpu=GPU_JOB if KERNEL_COMMAND == "kernelgan" else 0,  # the spectral fit is numpy
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr kernelgan --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
+            "rwsr {KERNEL_COMMAND} --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
             " --config {params.settings:q} > {log:q} 2>&1"
 
 

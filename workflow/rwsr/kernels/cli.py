@@ -24,6 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_argument(estimate)
     estimate.set_defaults(run=run_kernelgan)
 
+    spectral = subparsers.add_parser(
+        "spectral-kernels",
+        help="estimate each image's blur kernel from its power spectrum across scales (config key kernels.estimator: spectral)",
+        description="A Gaussian fitted to how each image's cross-channel power spectrum falls off from f/2 to f "
+        "(rwsr.kernels.spectral); give one --outdir per --input, in the same order.",
+    )
+    spectral.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
+    spectral.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, fit.json, settings.json, confidence.json")
+    spectral.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
+    add_threads_argument(spectral)
+    add_config_argument(spectral)
+    spectral.set_defaults(run=run_spectral)
+
     pool = subparsers.add_parser("kernel-pool", help="gather per-image kernels into one pool file and a montage")
     pool.add_argument("--input", nargs="+", required=True, help="kernel .npy files, each in its image's folder")
     pool.add_argument("--output", required=True, help="pool .npz (arrays kernels, images, scale, confidence, weights)")
@@ -40,6 +53,13 @@ def run_kernelgan(args: argparse.Namespace) -> None:
         raise InputError(f"--iterations must be at least 1, got {args.iterations}")
     set_threads(args.threads)
     estimate(args.input, args.outdir, config_from_args(args), iterations=args.iterations)
+
+
+def run_spectral(args: argparse.Namespace) -> None:
+    from rwsr.kernels.spectral import run_spectral as estimate
+
+    set_threads(args.threads)
+    estimate(args.input, args.outdir, config_from_args(args))
 
 
 def run_pool(args: argparse.Namespace) -> None:

@@ -54,6 +54,8 @@ class KernelGANSettings(StageSettings):
 
     SECTION: ClassVar[str] = "kernels"
 
+    estimator: str  # kernelgan runs this module; spectral (rwsr.kernels.spectral) uses only spectral_tile
+    spectral_tile: int
     iterations: int
     crop: int
     lr: float
