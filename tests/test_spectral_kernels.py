@@ -5,6 +5,7 @@ and refuse images it cannot read."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -41,7 +42,7 @@ def estimated_kernel(lr: np.ndarray, scale: int) -> np.ndarray:
 # Camera and rocket are dominated by vertical structure (a tripod, a rocket on a flat sky), which is
 # where KernelGAN's estimates point whatever the blur (bench/README.md); chelsea has little of its own.
 @pytest.mark.parametrize("name", ["camera", "rocket", "chelsea"])
-@pytest.mark.parametrize("angle", [0.0, 45.0, 135.0])
+@pytest.mark.parametrize("angle", [0.0, 45.0, 90.0, 135.0])
 def test_orientation_and_size_of_an_anisotropic_rotated_blur(name, angle):
     """x2, axis ratio 4 (variance), major axis at `angle` degrees (x right, y down)."""
     truth = anisotropic_gaussian_kernel(13, 1.7, 0.85, np.radians(angle), scale=2)
@@ -117,8 +118,26 @@ def test_the_rules_run_the_configured_estimator(tmp_path):
     config = tmp_path / "kernels.yaml"
     config.write_text("kernels:\n  estimator: spectral\n")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--nolock", "--configfile", str(config), "--", "results/kernels/pool.npz"],
+        [sys.executable, "-m", "snakemake", "-n", "--nolock", "--configfile", str(config), "--", "results/fid.csv"],
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("rwsr spectral-kernels --input") >= 2 and "rwsr kernelgan" not in result.stdout
+    # The pipeline's pairs and the degrader's clean source draw from the spectral kernels' pool.
+    assert re.search(r"rwsr make-pairs [^\n]*--kernel-pool results/kernels/pool.npz [^\n]*--outdir results/pairs ", result.stdout)
+    assert "rwsr kernel-lr --hr results/data/hr --kernel-pool results/kernels/pool.npz" in result.stdout
+
+
+def test_each_estimator_reruns_only_for_its_own_keys():
+    """The kernels rule's params hold the configured estimator's keys only, so a key the estimator
+    does not read changes no params, and re-runs no kernels, pairs or trainings."""
+    from rwsr.config import kernel_stage_settings, load_config
+
+    def settings(**kernels):
+        return kernel_stage_settings(load_config({"kernels": kernels}))
+
+    assert settings(estimator="spectral") == settings(estimator="spectral", iterations=7, lr=0.1)
+    assert settings(estimator="spectral") != settings(estimator="spectral", spectral_tile=32)
+    assert settings(estimator="kernelgan") == settings(estimator="kernelgan", spectral_tile=32)
+    assert settings(estimator="kernelgan") != settings(estimator="kernelgan", iterations=7)
+    assert settings(estimator="kernelgan") != settings(estimator="spectral")

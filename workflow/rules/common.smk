@@ -5,7 +5,7 @@ import re
 import shlex
 from pathlib import Path
 
-from rwsr.config import load_schema, stage_settings
+from rwsr.config import kernel_stage_settings, load_schema, stage_settings
 from rwsr.data.sets import active_datasets, source_images, uses_demo
 from rwsr.evaluate import reference_folders
 from rwsr.sr import inference_section, training_section
@@ -132,7 +132,7 @@ def common_pair_sources():
 def get_pair_sources(wildcards):
     """Inputs of the pipeline's pairs: the common ones plus what pairs.kernel and pairs.noise need."""
     sources = common_pair_sources()
-    if config["pairs"]["kernel"] == "pool" and config["kernels"]["estimator"] == "kernelgan":
+    if config["pairs"]["kernel"] == "pool":
         sources["kernel_pool"] = KERNEL_POOL
     if config["pairs"]["noise"] == "dsgan":
         sources["degrader"] = DEGRADER_MODEL

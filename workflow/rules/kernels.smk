@@ -22,7 +22,7 @@ if not config["kernels"]["batched"]:
         benchmark:
             "benchmarks/kernels/{image}.tsv"
         params:
-            settings=settings("kernels"),
+            settings=kernel_stage_settings(config),
             outdir=lambda wildcards, output: parent(output[0]),
         threads: TRAINING_THREADS
         resources:
@@ -45,7 +45,7 @@ else:
         benchmark:
             "benchmarks/kernels/estimate_batched.tsv"
         params:
-            settings=settings("kernels"),
+            settings=kernel_stage_settings(config),
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
         threads: TRAINING_THREADS
         resources:

@@ -174,6 +174,22 @@ def stage_settings(config: Mapping[str, Any], *sections: str) -> str:
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
 
 
+# The kernels-section keys the spectral estimator reads; KernelGAN reads every other one.
+SPECTRAL_KERNEL_KEYS = ("estimator", "spectral_tile")
+
+
+def kernel_stage_settings(config: Mapping[str, Any]) -> str:
+    """stage_settings for the kernels stage, holding only the configured estimator's keys: a
+    KernelGAN key changed while the spectral estimator runs (or spectral_tile under KernelGAN)
+    re-runs no kernels, and so no pairs or trainings downstream."""
+    section = config["kernels"]
+    if section["estimator"] == "spectral":
+        kept = {key: section[key] for key in SPECTRAL_KERNEL_KEYS}
+    else:
+        kept = {key: value for key, value in section.items() if key not in SPECTRAL_KERNEL_KEYS[1:]}
+    return stage_settings({**config, "kernels": kept}, "kernels")
+
+
 class StageSettings:
     """Base of a training stage's frozen settings dataclass: one field per key of the config
     section `SECTION`, plus the top-level keys named in `TOP_LEVEL_KEYS`, and no defaults.
