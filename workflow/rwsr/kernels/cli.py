@@ -1,10 +1,19 @@
-"""`rwsr kernelgan` (estimate blur kernels) and `rwsr kernel-pool` (gather them)."""
+"""`rwsr kernelgan` and `rwsr spectral-kernels` (estimate blur kernels), `rwsr kernel-pool` (gather them)."""
 
 from __future__ import annotations
 
 import argparse
 
 from rwsr.cliutil import add_config_argument, add_threads_argument, config_from_args, set_threads
+
+
+def add_image_arguments(parser: argparse.ArgumentParser, record: str) -> None:
+    """--input, --outdir and --scale, shared by the estimators; `record` is the file each writes
+    beside the kernels (KernelGAN's training log, the spectral estimator's fit)."""
+    parser.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
+    parser.add_argument("--outdir", nargs="+", required=True,
+                        help=f"output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, {record}, settings.json, confidence.json")
+    parser.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Several --input files train together (grouped convolutions, kernels.batch_size at a time); "
         "give one --outdir per --input, in the same order.",
     )
-    estimate.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
-    estimate.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, log.csv, settings.json, confidence.json")
-    estimate.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
+    add_image_arguments(estimate, record="log.csv")
     estimate.add_argument("--iterations", type=int, help="training iterations (default: config key kernels.iterations)")
     estimate.add_argument("--seed", type=int, help="seed (default: config key seed)")
     estimate.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: config key device)")
@@ -30,9 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="A Gaussian fitted to how each image's cross-channel power spectrum falls off from f/2 to f "
         "(rwsr.kernels.spectral); give one --outdir per --input, in the same order.",
     )
-    spectral.add_argument("--input", nargs="+", required=True, help="LR image file(s)")
-    spectral.add_argument("--outdir", nargs="+", required=True, help="output folder per input: kernel_x2.npy, kernel_x4.npy, kernel.png, fit.json, settings.json, confidence.json")
-    spectral.add_argument("--scale", type=int, choices=(2, 4), help="write kernel_x4.npy too when 4 (default: config key scale)")
+    add_image_arguments(spectral, record="fit.json")
     add_threads_argument(spectral)
     add_config_argument(spectral)
     spectral.set_defaults(run=run_spectral)
