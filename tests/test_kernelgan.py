@@ -210,9 +210,9 @@ def test_estimated_kernel_beats_bicubic_assumption():
         assert ours > bicubic + 4.0, (ours, bicubic)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 14 open: KernelGAN's estimated orientation still follows the photo's "
-                   "structure more than the blur, as the reference's does on camera; the reference's D init and crop "
-                   "map do not fix it (bench/README.md)")
+@pytest.mark.xfail(strict=False, reason="KernelGAN's estimated orientation follows the photo's structure more than "
+                   "the blur, as the reference's does on camera; the reference's D init and crop map do not fix it. "
+                   "The spectral estimator passes this check (tests/test_spectral_kernels.py; bench/README.md)")
 def test_estimated_orientation_follows_the_true_kernel():
     """Issue 14's CI-sized check: clearly elongated blurs (axis ratio 4) at 90 and 45 degrees,
     800 of the paper's 3000 iterations; the estimate's major axis within 20 degrees of the truth."""

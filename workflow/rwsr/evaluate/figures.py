@@ -96,7 +96,7 @@ def kernel_figure(kernels: Sequence[str | Path], labels: Sequence[str], out: str
         _show(axes[0, col], kernel / kernel.max(), f"{label}\nestimated{suffix}")
         if truth is not None:
             _show(axes[1, col], truth[col] / truth[col].max(), f"{label}\ntrue (hidden)")
-    figure.suptitle("KernelGAN kernels (each scaled to its peak)" + (": estimated above, true below" if truth else ""))
+    figure.suptitle("Estimated blur kernels (each scaled to its peak)" + (": estimated above, true below" if truth else ""))
     save_figure(figure, out)
 
 
