@@ -23,6 +23,7 @@ if not config["kernels"]["batched"]:
             "benchmarks/kernels/{image}.tsv"
         params:
             settings=kernel_stage_settings(config),
+            command=KERNEL_COMMAND,
             outdir=lambda wildcards, output: parent(output[0]),
         threads: TRAINING_THREADS
         resources:
@@ -30,7 +31,7 @@ if not config["kernels"]["batched"]:
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr {KERNEL_COMMAND} --input {input:q} --outdir {params.outdir:q} --threads {threads}"
+            "rwsr {params.command} --input {input:q} --outdir {params.outdir:q} --threads {threads}"
             " --config {params.settings:q} > {log:q} 2>&1"
 
 else:
@@ -46,6 +47,7 @@ else:
             "benchmarks/kernels/estimate_batched.tsv"
         params:
             settings=kernel_stage_settings(config),
+            command=KERNEL_COMMAND,
             outdirs=[f"{KERNELS}/{image}" for image in REAL_LR],
         threads: TRAINING_THREADS
         resources:
@@ -53,7 +55,7 @@ else:
         conda:
             "../../envs/rwsr.yaml"
         shell:
-            "rwsr {KERNEL_COMMAND} --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
+            "rwsr {params.command} --input {input:q} --outdir {params.outdirs:q} --threads {threads}"
             " --config {params.settings:q} > {log:q} 2>&1"
 
 
