@@ -25,7 +25,7 @@ from rwsr.train.checkpoint import load_checkpoint
 # Every stage at toy size: a few seconds each on a CPU.
 TINY = {
     "data": {"demo": {"crop": 128, "max_crops_per_photo": 1}},
-    "kernels": {"iterations": 20},
+    "kernels": {"iterations": 20},  # KernelGAN's, where a test switches to it (the default is the spectral fit)
     "degrader": {"iterations": 6, "crop": 24, "batch": 2},
     "pairs": {"tile": 64},
     "sr": {"blocks": 1, "features": 8, "growth": 4, "crop": 32, "batch": 2, "psnr_iterations": 4,
@@ -74,7 +74,7 @@ def test_the_readme_report_shows_the_score_table_and_the_figures(finished_run):
             assert image.shape[1] >= 512, (path, image.shape)
     # The landing text says what the run did and how to read the table.
     landing = re.search(r'var workflow_desc = "(.*?)";', (finished_run / "report.html").read_text(), re.S).group(1)
-    assert "KernelGAN" in landing and "bicubic-pairs" in landing and "oracle-pairs" in landing
+    assert "the spectral estimator" in landing and "bicubic-pairs" in landing and "oracle-pairs" in landing
 
 
 def test_the_readme_pairs_example_plans_pairs_sr_and_evaluate_only(finished_run):
@@ -162,7 +162,8 @@ def test_on_two_cpu_cores_the_kernelgan_jobs_run_side_by_side(finished_run, tmp_
         pytest.skip("with a GPU, the workflow profile runs one GPU job at a time")
     workdir = copy_of(finished_run, tmp_path)
     kernels = sorted(str(path.relative_to(workdir)) for path in (workdir / "results/kernels").glob("*/kernel_x4.npy"))
-    result = run_snakemake(workdir, "--cores", "2", "--forcerun", "kernels_estimate", "--", *kernels, config=TINY)
+    kernelgan = {**TINY, "kernels": {**TINY["kernels"], "estimator": "kernelgan"}}
+    result = run_snakemake(workdir, "--cores", "2", "--forcerun", "kernels_estimate", "--", *kernels, config=kernelgan)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     log = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))[-1]
     assert re.findall(r"^(?:local)?rule (\w+):", log.read_text(), re.M) == ["kernels_estimate"] * len(kernels)

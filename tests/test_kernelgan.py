@@ -297,7 +297,7 @@ def test_pool_pads_kernels_to_one_size(tmp_path):
 @pytest.mark.parametrize("batched", [False, True])
 def test_rules_dry_run(tmp_path, batched):
     config = tmp_path / "kernels.yaml"
-    config.write_text(f"kernels:\n  batched: {str(batched).lower()}\n")
+    config.write_text(f"kernels:\n  estimator: kernelgan\n  batched: {str(batched).lower()}\n")
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "--nolock", "--configfile", str(config), "--", "results/kernels/pool.npz"],
         cwd=REPO, capture_output=True, text=True, timeout=120,

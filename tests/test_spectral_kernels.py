@@ -105,7 +105,7 @@ def test_cli_writes_the_kernel_folder_and_the_pool_reads_it(tmp_path):
 
 def test_unreadable_images_are_refused_by_name(tmp_path, capsys):
     write_image(tmp_path / "flat.png", np.full((96, 96, 3), 0.5, np.float32))
-    write_image(tmp_path / "tiny.png", photo("coffee", 48))
+    write_image(tmp_path / "tiny.png", photo("coffee", 96)[:30, :40])
     config = json.dumps({"device": "cpu", "kernels": {"estimator": "spectral"}})
     for name in ("flat.png", "tiny.png"):
         assert main(["spectral-kernels", "--input", str(tmp_path / name), "--outdir", str(tmp_path / "o"), "--config", config]) == 2

@@ -60,9 +60,15 @@ def test_device_cpu_asks_for_no_gpu(tmp_path):
     for device, gpu in (("auto", "gpu=1"), ("cpu", "gpu=0")):
         result = snakemake(tmp_path, "-n", "--config", f"device={device}")
         assert result.returncode == 0, result.stderr[-2000:]
-        for rule in ("kernels_estimate", "degrader_train", "sr_train"):
+        for rule in ("degrader_train", "sr_train"):
             resources = planned_job_lines(result, rule, "resources:")
             assert resources and all(gpu in line for line in resources), (device, rule, resources)
+        # The spectral kernel fit is numpy: it never asks for a GPU; KernelGAN does, as the trainings.
+        resources = planned_job_lines(result, "kernels_estimate", "resources:")
+        assert resources and all("gpu=0" in line for line in resources), (device, resources)
+        result = snakemake(tmp_path, "-n", config={"device": device, "kernels": {"estimator": "kernelgan"}})
+        resources = planned_job_lines(result, "kernels_estimate", "resources:")
+        assert resources and all(gpu in line for line in resources), (device, "kernelgan", resources)
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,9 @@ def run_kernelgan(
 
     if len(inputs) != len(outdirs) or not inputs:
         raise InputError(f"kernelgan: give one --outdir per --input (got {len(inputs)} inputs, {len(outdirs)} outdirs)")
-    settings = KernelGANSettings.from_config(config, **({"iterations": iterations} if iterations is not None else {}))
+    # What ran is KernelGAN, whichever estimator the config names (settings.json records it).
+    overrides = {"estimator": "kernelgan", **({"iterations": iterations} if iterations is not None else {})}
+    settings = KernelGANSettings.from_config(config, **overrides)
     device, scale = resolve_device(config["device"]), config["scale"]
     torch.manual_seed(config["seed"])  # nothing should draw from it; belt and braces
 

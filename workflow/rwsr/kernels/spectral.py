@@ -136,9 +136,12 @@ def fit_covariance(spectrum: np.ndarray) -> SpectralFit:
 def estimate_covariance(pixels: np.ndarray, tile: int = 64) -> SpectralFit:
     """The LR image's blur covariance (LR pixels^2), from tiles of `tile` (or smaller, tile_for)."""
     side = min(pixels.shape[:2])
-    if side < 2 * MIN_TILE:
+    if side < MIN_TILE:
         raise ValueError(f"{pixels.shape[1]}x{pixels.shape[0]} pixels; the spectral estimator needs at least "
-                         f"{2 * MIN_TILE} on each side")
+                         f"{MIN_TILE} on each side")
+    if side < 2 * MIN_TILE:
+        log.warning("%dx%d pixels: under %d on a side, the spectrum averages few tiles and the fit is rough",
+                    pixels.shape[1], pixels.shape[0], 2 * MIN_TILE)
     return fit_covariance(cross_spectrum(pixels, tile_for(side, tile)))
 
 
