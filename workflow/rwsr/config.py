@@ -174,8 +174,10 @@ def stage_settings(config: Mapping[str, Any], *sections: str) -> str:
     return json.dumps({key: config[key] for key in keys}, sort_keys=True)
 
 
-# The kernels-section keys the spectral estimator reads; KernelGAN reads every other one.
+# The kernels-section keys the spectral estimator reads, and those only it reads: KernelGAN reads
+# every key but SPECTRAL_ONLY_KEYS.
 SPECTRAL_KERNEL_KEYS = ("estimator", "spectral_tile")
+SPECTRAL_ONLY_KEYS = ("spectral_tile",)
 
 
 def kernel_stage_settings(config: Mapping[str, Any]) -> str:
@@ -186,7 +188,7 @@ def kernel_stage_settings(config: Mapping[str, Any]) -> str:
     if section["estimator"] == "spectral":
         kept = {key: section[key] for key in SPECTRAL_KERNEL_KEYS}
     else:
-        kept = {key: value for key, value in section.items() if key not in SPECTRAL_KERNEL_KEYS[1:]}
+        kept = {key: value for key, value in section.items() if key not in SPECTRAL_ONLY_KEYS}
     return stage_settings({**config, "kernels": kept}, "kernels")
 
 

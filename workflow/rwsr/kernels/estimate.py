@@ -9,7 +9,6 @@ weighs draws by).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -20,12 +19,11 @@ from typing import Any
 import numpy as np
 
 from rwsr.errors import InputError
-from rwsr.io.atomic import atomic_path, write_text_atomic
-from rwsr.io.images import read_image, write_image
+from rwsr.io.images import read_image
 from rwsr.io.losslog import LossLog
 from rwsr.kernels.crops import edge_evidence
 from rwsr.kernels.kernel_ops import compose_x4, post_process
-from rwsr.kernels.pool import CONFIDENCE_FILE, kernel_picture
+from rwsr.kernels.pool import check_outdirs, write_kernel_folder
 from rwsr.io.progress import progress_bar
 from rwsr.kernels.train import LOG_FIELDS, KernelGANSettings, image_seed, train_batch
 
@@ -57,12 +55,7 @@ def write_outputs(outdir: Path, raw: np.ndarray, scale: int, settings: KernelGAN
     kernels = {"x2": kernel_x2}
     if scale == 4:
         kernels["x4"] = compose_x4(kernel_x2)
-    for name, kernel in kernels.items():
-        with atomic_path(outdir / f"kernel_{name}.npy") as tmp:
-            np.save(tmp, kernel)
-    write_image(outdir / "kernel.png", kernel_picture(list(kernels.values()), list(kernels), columns=2))
-    write_text_atomic(outdir / "settings.json", json.dumps({**meta, "kernels": settings.as_dict()}, indent=2) + "\n")
-    write_text_atomic(outdir / CONFIDENCE_FILE, json.dumps(evidence, indent=2) + "\n")
+    write_kernel_folder(outdir, kernels, {**meta, "kernels": settings.as_dict()}, evidence)
     return kernels[f"x{scale}"]
 
 
@@ -77,8 +70,7 @@ def run_kernelgan(
 
     from rwsr.device import resolve_device
 
-    if len(inputs) != len(outdirs) or not inputs:
-        raise InputError(f"kernelgan: give one --outdir per --input (got {len(inputs)} inputs, {len(outdirs)} outdirs)")
+    check_outdirs("kernelgan", inputs, outdirs)
     # What ran is KernelGAN, whichever estimator the config names (settings.json records it).
     overrides = {"estimator": "kernelgan", **({"iterations": iterations} if iterations is not None else {})}
     settings = KernelGANSettings.from_config(config, **overrides)

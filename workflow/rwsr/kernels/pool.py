@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from rwsr.errors import InputError
-from rwsr.io.atomic import atomic_path
+from rwsr.io.atomic import atomic_path, write_text_atomic
 from rwsr.io.images import write_image
 from rwsr.kernels.kernel_ops import kernel_spread, pad_to, trim_zero_rings
 from rwsr.ops.degradation import validate_kernel
 
 log = logging.getLogger(__name__)
 
-# Written by the kernels stage beside each image's kernels (rwsr.kernels.estimate.write_outputs).
+# Written by the kernels stage beside each image's kernels (write_kernel_folder).
 CONFIDENCE_FILE = "confidence.json"
 
 # A kernel whose log spread lies more than OUTLIER_Z robust standard deviations from the pool's
@@ -63,6 +64,27 @@ def kernel_picture(kernels: Sequence[np.ndarray], labels: Sequence[str], columns
         origin = ((index % columns) * CELL + 3, (index // columns) * (CELL + LABEL) + LABEL - 5)
         cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
     return canvas.astype(np.float32) / 255.0
+
+
+def check_outdirs(command: str, inputs: Sequence[str | Path], outdirs: Sequence[str | Path]) -> None:
+    """An estimator's command takes one output folder per input image, in the same order."""
+    if len(inputs) != len(outdirs) or not inputs:
+        raise InputError(f"{command}: give one --outdir per --input (got {len(inputs)} inputs, {len(outdirs)} outdirs)")
+
+
+def write_kernel_folder(outdir: Path, kernels: Mapping[str, np.ndarray], settings: Mapping[str, Any],
+                        evidence: Mapping[str, float]) -> None:
+    """One image's folder as every estimator writes it and the pool reads it: kernel_{name}.npy
+    per scale name ("x2", "x4"), kernel.png, settings.json and CONFIDENCE_FILE. The estimator's own
+    record (KernelGAN's log.csv, the spectral fit's fit.json) comes last, from the caller: it marks
+    the folder done."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name, kernel in kernels.items():
+        with atomic_path(outdir / f"kernel_{name}.npy") as tmp:
+            np.save(tmp, kernel)
+    write_image(outdir / "kernel.png", kernel_picture(list(kernels.values()), list(kernels), columns=2))
+    write_text_atomic(outdir / "settings.json", json.dumps(settings, indent=2) + "\n")
+    write_text_atomic(outdir / CONFIDENCE_FILE, json.dumps(evidence, indent=2) + "\n")
 
 
 def load_kernel(path: str | Path) -> np.ndarray:

@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 
 from rwsr.errors import InputError
-from rwsr.io.atomic import atomic_path, write_text_atomic
-from rwsr.io.images import read_image, write_image
+from rwsr.io.atomic import write_text_atomic
+from rwsr.io.images import read_image
 from rwsr.kernels.crops import edge_evidence
-from rwsr.kernels.pool import CONFIDENCE_FILE, kernel_picture
+from rwsr.kernels.pool import check_outdirs, write_kernel_folder
 from rwsr.ops.degradation import anisotropic_gaussian_kernel, grid_offset
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,12 @@ FIT_FILE = "fit.json"
 @dataclass(frozen=True)
 class SpectralFit:
     """The fitted blur covariance C (LR pixels^2, [[xx, xy], [xy, yy]], x right, y down), the
-    fall-off alpha, the frequency pairs used, the fit's residual (rms of the log-ratio, nepers),
-    and whether C had to be clipped into [MIN_VARIANCE, MAX_VARIANCE]."""
+    fall-off alpha, the Welch tile side, the frequency pairs used, the fit's residual (rms of the
+    log-ratio, nepers), and whether C had to be clipped into [MIN_VARIANCE, MAX_VARIANCE]."""
 
     covariance: np.ndarray
     alpha: float
+    tile: int
     pairs: int
     residual: float
     clipped: bool
@@ -76,7 +77,7 @@ class SpectralFit:
     def as_dict(self) -> dict[str, Any]:
         (xx, xy), (_, yy) = self.covariance
         return {"cov_xx": float(xx), "cov_xy": float(xy), "cov_yy": float(yy), "alpha": self.alpha,
-                "pairs": self.pairs, "residual": self.residual, "clipped": self.clipped}
+                "tile": self.tile, "pairs": self.pairs, "residual": self.residual, "clipped": self.clipped}
 
 
 def tile_for(side: int, tile: int) -> int:
@@ -129,7 +130,7 @@ def fit_covariance(spectrum: np.ndarray) -> SpectralFit:
     values, vectors = np.linalg.eigh(covariance)
     kept = np.clip(values, MIN_VARIANCE, MAX_VARIANCE)
     residual = float(np.sqrt(np.mean((design @ coefficients - target) ** 2)))
-    return SpectralFit(vectors @ np.diag(kept) @ vectors.T, float(-coefficients[0] / math.log(2)), len(ratios),
+    return SpectralFit(vectors @ np.diag(kept) @ vectors.T, float(-coefficients[0] / math.log(2)), tile, len(ratios),
                        residual, bool(np.any(kept != values)))
 
 
@@ -159,8 +160,7 @@ def gaussian_kernel(covariance: np.ndarray, scale: int) -> np.ndarray:
 def run_spectral(inputs: Sequence[str | Path], outdirs: Sequence[str | Path], config: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Estimate each input's kernel into its output folder (kernel_x2.npy, kernel_x4.npy at scale 4,
     kernel.png, fit.json, settings.json, confidence.json); returns name -> kernel at config scale."""
-    if len(inputs) != len(outdirs) or not inputs:
-        raise InputError(f"spectral kernels: give one --outdir per --input (got {len(inputs)} inputs, {len(outdirs)} outdirs)")
+    check_outdirs("spectral kernels", inputs, outdirs)
     scale, tile = config["scale"], config["kernels"]["spectral_tile"]
     results = {}
     for path, outdir in zip(map(Path, inputs), map(Path, outdirs)):
@@ -173,14 +173,8 @@ def run_spectral(inputs: Sequence[str | Path], outdirs: Sequence[str | Path], co
             log.warning("%s: the spectral fit's blur variances were clipped into [%g, %g] LR px^2; "
                         "its kernel is unreliable", path, MIN_VARIANCE, MAX_VARIANCE)
         kernels = {f"x{s}": gaussian_kernel(s * s * fit.covariance, s) for s in sorted({2, scale})}
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name, kernel in kernels.items():
-            with atomic_path(outdir / f"kernel_{name}.npy") as tmp:
-                np.save(tmp, kernel)
-        write_image(outdir / "kernel.png", kernel_picture(list(kernels.values()), list(kernels), columns=2))
-        settings = {"input": str(path), "scale": scale, "estimator": "spectral", "tile": tile_for(min(pixels.shape[:2]), tile)}
-        write_text_atomic(outdir / "settings.json", json.dumps(settings, indent=2) + "\n")
-        write_text_atomic(outdir / CONFIDENCE_FILE, json.dumps(edge_evidence(pixels), indent=2) + "\n")
+        settings = {"input": str(path), "scale": scale, "estimator": "spectral", "tile": fit.tile}
+        write_kernel_folder(outdir, kernels, settings, edge_evidence(pixels))
         write_text_atomic(outdir / FIT_FILE, json.dumps(fit.as_dict(), indent=2) + "\n")  # last: marks the folder done
         log.info("%s: blur covariance %s LR px^2 (residual %.3f over %d pairs)", path.name,
                  np.round(fit.covariance, 3).tolist(), fit.residual, fit.pairs)
